@@ -1,0 +1,114 @@
+"""Strict conversion of plain YAML data into frozen dataclasses.
+
+Every dataclass field declares how to read it through ``metadata["parse"]`` (a
+function ``(value, what) -> value``) or by its type (nested dataclass, ``int``,
+``float``, ``str``). Unknown keys, wrong types and impossible values raise
+:class:`FabricTwinError` with the key path, e.g. ``chip.radix: must be >= 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from fabrictwin.errors import FabricTwinError
+
+T = TypeVar("T")
+
+
+class FieldError(FabricTwinError):
+    """An impossible value found by a dataclass's own checks; ``field`` names the key."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def spec(parse: Callable[[Any, str], Any] | None = None, doc: str = "", **kw: Any) -> Any:
+    """A dataclass field whose YAML value is read by ``parse`` (units) and documented."""
+    return dataclasses.field(metadata={"parse": parse, "doc": doc}, **kw)
+
+
+def read_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FabricTwinError(f"{what}: expected an integer, got {value!r}")
+    return value
+
+
+def read_float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FabricTwinError(f"{what}: expected a number, got {value!r}")
+    return float(value)
+
+
+def read_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise FabricTwinError(f"{what}: expected a string, got {value!r}")
+    return value
+
+
+def read_int_tuple(value: Any, what: str) -> tuple[int, ...]:
+    """An integer or a list of integers (a single integer is one element)."""
+    if isinstance(value, list):
+        return tuple(read_int(v, f"{what}[{i}]") for i, v in enumerate(value))
+    return (read_int(value, what),)
+
+
+_BY_TYPE: dict[Any, Callable[[Any, str], Any]] = {
+    int: read_int, float: read_float, str: read_str, tuple[int, ...]: read_int_tuple,
+}
+
+
+def build(cls: type[T], data: Any, path: str = "", resolve: Mapping[type, Callable] = {}) -> T:  # noqa: B006
+    """Build ``cls`` from a mapping, checking keys, types and values.
+
+    ``resolve`` maps a dataclass type to a function that turns a string reference
+    (a profile name) into an instance, so a YAML file may name a NIC instead of
+    describing it inline.
+    """
+    prefix = f"{path}." if path else ""
+    if isinstance(data, str) and cls in resolve:
+        try:
+            return resolve[cls](data)
+        except FabricTwinError as exc:
+            raise FabricTwinError(f"{path or cls.__name__}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise FabricTwinError(f"{path or '<top>'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        raise FabricTwinError(
+            f"{prefix}{unknown[0]}: unknown key (expected one of {', '.join(sorted(fields))})"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        where = prefix + name
+        if name not in data:
+            no_default = f.default is dataclasses.MISSING
+            if no_default and f.default_factory is dataclasses.MISSING:
+                raise FabricTwinError(f"{where}: missing required key")
+            continue
+        value, hint = data[name], hints[name]
+        parse = f.metadata.get("parse")
+        if parse is not None:
+            kwargs[name] = parse(value, where)
+        elif dataclasses.is_dataclass(hint):
+            kwargs[name] = build(hint, value, where, resolve)
+        elif hint in _BY_TYPE:
+            kwargs[name] = _BY_TYPE[hint](value, where)
+        else:  # pragma: no cover - a schema bug, not user input
+            raise TypeError(f"no reader for {cls.__name__}.{name}: {hint}")
+    try:
+        return cls(**kwargs)
+    except FieldError as exc:
+        raise FabricTwinError(f"{prefix}{exc.field}: {exc.reason}") from None
+
+
+def positive(name: str, value: float) -> None:
+    """Raise FieldError unless value > 0."""
+    if not value > 0:
+        raise FieldError(name, f"must be positive, got {value}")
