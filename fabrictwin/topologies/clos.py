@@ -131,16 +131,13 @@ def leaf_spine(leaves: int, spines: int, hosts_per_leaf: int, host_rate_bps: flo
                     uplink_rate_bps=uplink_rate_bps, cable_m=cable_m)
     a_hosts = hosts[: (leaves // 2) * hosts_per_leaf if leaves > 1 else hosts_per_leaf // 2]
     multi = leaves > 1
-    lat = info.cable_ns
     g.graph["design"] = {
         "bisection_bps": two_level_bisection_bps(clos_sides(g, info, a_hosts), host_rate_bps,
                                                  info.uplink_bps),
         "oversubscription": hosts_per_leaf * host_rate_bps / info.uplink_bps if multi else 1.0,
-        "diameter_hops": 4 if multi else (2 if hosts_per_leaf > 1 else 0),
-        "worst_latency_ns": (4 * lat + 3 * switch.latency_ns) if multi
-        else (2 * lat + switch.latency_ns if hosts_per_leaf > 1 else 0.0),
     }
     g.graph["bisection_a"] = a_hosts
+    g.graph["representatives"] = hosts[:1]  # all leaves are alike
     g.graph["hardware"] = {"switch": switch}
     check_names(g)
     return g
@@ -189,10 +186,9 @@ def fat_tree(k: int, switch: SwitchChip, *, rate_bps: float | None = None,
     g.graph["design"] = {
         "bisection_bps": k**3 / 8 * rate,
         "oversubscription": 1.0,
-        "diameter_hops": 6,
-        "worst_latency_ns": 6 * lat + 5 * switch.latency_ns,
     }
     g.graph["bisection_a"] = a_hosts
+    g.graph["representatives"] = a_hosts[:1]  # a fat-tree is host-transitive
     g.graph["hardware"] = {"switch": switch}
     check_names(g)
     return g

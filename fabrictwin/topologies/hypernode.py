@@ -54,8 +54,8 @@ def add_hypernode(g: nx.Graph, hn: HyperNode, *, prefix: str = "", collapse: boo
 def hypernode(hn: HyperNode, collapse: bool = False) -> nx.Graph:
     """One hyper-node: ``hn.gpus`` GPU hosts, each linked to all ``hn.chips`` switch chips.
 
-    Design figures: any GPU reaches any other through one chip (2 hops); the
-    bisection splits the GPUs in half and is ``floor(n/2)`` x the per-GPU rate.
+    Any GPU reaches any other through one chip (2 hops); the bisection splits the
+    GPUs in half and is ``floor(n/2)`` x the per-GPU rate.
     """
     g = new_graph("hypernode")
     gpus = add_hypernode(g, hn, collapse=collapse, hypernode=0)
@@ -63,10 +63,9 @@ def hypernode(hn: HyperNode, collapse: bool = False) -> nx.Graph:
     g.graph["design"] = {
         "bisection_bps": (n // 2) * hn.gpu.rate_bps,
         "oversubscription": 1.0,
-        "diameter_hops": 2 if n > 1 else 0,
-        "worst_latency_ns": 2 * hn.link_latency_ns + hn.chip.latency_ns if n > 1 else 0.0,
     }
     g.graph["bisection_a"] = gpus[: n // 2]
+    g.graph["representatives"] = gpus[:1]  # every GPU sees the same crossbar
     g.graph["hardware"] = {"hypernode": hn}
     check_names(g)
     return g
