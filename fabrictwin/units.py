@@ -79,7 +79,8 @@ def parse_size_bytes(value: object, what: str = "size") -> int:
 
 def format_rate(rate_bps: float) -> str:
     """Human-readable rate: ``400 Gb/s``, ``7.2 Tb/s``."""
-    for scale, unit in ((1e15, "Pb/s"), (1e12, "Tb/s"), (1e9, "Gb/s"), (1e6, "Mb/s"), (1e3, "kb/s")):
+    units = ((1e15, "Pb/s"), (1e12, "Tb/s"), (1e9, "Gb/s"), (1e6, "Mb/s"), (1e3, "kb/s"))
+    for scale, unit in units:
         if rate_bps >= scale:
             return f"{rate_bps / scale:.4g} {unit}"
     return f"{rate_bps:.4g} b/s"

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.catalogue import NIC, DCILink, HyperNode, SwitchChip
-from fabrictwin.fabric.schema import build
+from fabrictwin.fabric.schema import build, read_yaml
 
 SHIPPED_DIR = Path(__file__).with_name("profiles")
 KINDS: dict[str, type] = {"hypernode": HyperNode, "nic": NIC, "switch": SwitchChip,
@@ -45,7 +43,7 @@ class ProfileLibrary:
     def __init__(self, search_path: Sequence[str | Path] = ()) -> None:
         self.dirs = [Path(d) for d in search_path] + [SHIPPED_DIR]
 
-    def find(self, name: str) -> Path:
+    def find(self, name: str, kind: str | None = None) -> Path:
         if "/" in name or name.endswith((".yaml", ".yml")):
             path = Path(name)
             if not path.is_file():
@@ -55,15 +53,16 @@ class ProfileLibrary:
             for ext in (".yaml", ".yml"):
                 if (d / f"{name}{ext}").is_file():
                     return d / f"{name}{ext}"
-        known = ", ".join(sorted({p.name for p in self.list()}))
-        raise FabricTwinError(f"unknown profile {name!r} (known: {known})")
+        known = ", ".join(p.name for p in self.list() if kind in (None, p.kind))
+        what = f"{kind} profile" if kind else "profile"
+        raise FabricTwinError(f"unknown {what} {name!r} (known: {known})")
 
     def load(self, name: str, kind: str | None = None) -> Any:
         """Load the profile ``name`` (or a path), checking it is of ``kind``."""
-        return self.load_file(self.find(name), kind)
+        return self.load_file(self.find(name, kind), kind)
 
     def load_file(self, path: Path, kind: str | None = None) -> Any:
-        data = _read_yaml(path)
+        data = read_yaml(path)
         try:
             return self._build(path, data, kind)
         except FabricTwinError as exc:
@@ -91,7 +90,7 @@ class ProfileLibrary:
             for path in sorted(_yaml_files(d)):
                 if path.stem in seen:
                     continue
-                data = _read_yaml(path)
+                data = read_yaml(path)
                 if isinstance(data, dict):
                     seen[path.stem] = ProfileInfo(path.stem, str(data.get("kind", "?")), path,
                                                   str(data.get("description", "")).strip())
@@ -102,15 +101,3 @@ def _yaml_files(d: Path) -> Iterable[Path]:
     if not d.is_dir():
         return []
     return [p for p in d.iterdir() if p.suffix in (".yaml", ".yml")]
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise FabricTwinError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FabricTwinError(f"{path}:{where}: invalid YAML: {problem}") from None

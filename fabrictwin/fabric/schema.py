@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from fabrictwin.errors import FabricTwinError
 
@@ -112,3 +115,16 @@ def positive(name: str, value: float) -> None:
     """Raise FieldError unless value > 0."""
     if not value > 0:
         raise FieldError(name, f"must be positive, got {value}")
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; unreadable or invalid files raise one line with the file name."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise FabricTwinError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FabricTwinError(f"{path}:{where}: invalid YAML: {problem}") from None

@@ -8,6 +8,7 @@ switches with k ports: k^3/4 hosts, 5k^2/4 switches, 3k^3/4 links.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,8 +61,8 @@ def add_clos(g: nx.Graph, servers: Sequence[Sequence[str]], host_rate_bps: float
     groups (scalable units) of ``servers_per_group``; rail ``r`` of group ``G`` is leaf
     ``{prefix}l{G}r{r}`` (``{prefix}l{G}`` with one rail) holding that rail's host of
     every server in the group. Every leaf joins every spine ``{prefix}s{j}`` with
-    ``uplinks`` links. Defaults: groups of radix/2 servers and as many spines as
-    that, one uplink each: 1:1 at the leaf, NVIDIA SuperPOD style.
+    ``uplinks`` links. Defaults: groups of radix/2 servers and just enough spines
+    for 1:1 at a full leaf, NVIDIA SuperPOD style.
     """
     n, rails = len(servers), len(servers[0]) if servers else 0
     require(n >= 1 and rails >= 1, "a Clos needs at least one host")
@@ -69,10 +70,11 @@ def add_clos(g: nx.Graph, servers: Sequence[Sequence[str]], host_rate_bps: float
     require_int("servers_per_group", spg)
     groups = -(-n // spg)
     n_leaves = groups * rails
-    spines = (spg if n_leaves > 1 else 0) if spines is None else spines
-    require_int("spines", spines, 1 if n_leaves > 1 else 0)
     require_int("uplinks", uplinks)
     up_bps = switch.port_rate_bps if uplink_rate_bps is None else uplink_rate_bps
+    if spines is None:  # enough uplink bandwidth for 1:1 at a full leaf
+        spines = math.ceil(spg * host_rate_bps / (uplinks * up_bps)) if n_leaves > 1 else 0
+    require_int("spines", spines, 1 if n_leaves > 1 else 0)
     for what, rate in (("host", host_rate_bps), ("uplink", up_bps)):
         require(rate <= switch.port_rate_bps, f"{what} rate {rate:.4g} b/s exceeds the "
                 f"{switch.name} port rate of {switch.port_rate_bps:.4g} b/s")
