@@ -47,7 +47,7 @@ def draw_png(g: nx.Graph, path: Path, title: str = "") -> bool:
     for y, nodes in rows.items():
         for i, n in enumerate(nodes):
             pos[n] = ((i + 0.5) / len(nodes), float(y))
-    width = min(40.0, 6 + 0.08 * max(len(r) for r in rows.values()))
+    width = min(40.0, 6 + 0.25 * max(len(r) for r in rows.values()))
     fig, ax = plt.subplots(figsize=(width, 1.6 * len(rows) + 1.5))
     small = g.number_of_nodes() > 200
     for tier, colour in COLOUR.items():
@@ -64,10 +64,9 @@ def draw_png(g: nx.Graph, path: Path, title: str = "") -> bool:
     if not small:
         nx.draw_networkx_labels(g, pos, font_size=6, ax=ax)
     ax.set_yticks(sorted(rows))
-    names = {v: k for k, v in LAYER.items()}
     ax.set_yticklabels([", ".join(sorted({r for _, r in g.nodes(data="role")
-                                          if LAYER.get(r, 1) == y})) or names[y]
-                        for y in sorted(rows)])
+                                          if LAYER.get(r, 1) == y})) for y in sorted(rows)])
+    ax.tick_params(left=True, labelleft=True)  # networkx's drawing hides them
     ax.set_xticks([])
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title or g.graph.get("spec", ""))
