@@ -49,7 +49,6 @@ test: setup lint
 	$(PY) -m pytest -q
 
 clean:
-	-test -x $(VENV)/bin/fabrictwin && $(VENV)/bin/fabrictwin clean
 	rm -rf results/ build/ *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 

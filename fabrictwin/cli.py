@@ -108,17 +108,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     p.add_argument("--profiles", action="append", metavar="DIR",
                    help="directory of user hardware profiles (also $FABRICTWIN_PROFILES)")
+    # --profiles works before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profiles", action="append", metavar="DIR", default=argparse.SUPPRESS,
+                        help="directory of user hardware profiles (also $FABRICTWIN_PROFILES)")
     sub = p.add_subparsers(dest="command", required=True)
 
     topo = sub.add_parser("topo", help="build, check and draw topologies").add_subparsers(
         dest="topo_command", required=True)
-    c = topo.add_parser("check", help="figures and checks of a topology; exit 1 if one fails")
+    c = topo.add_parser("check", parents=[common],
+                        help="figures and checks of a topology; exit 1 if one fails")
     c.add_argument("spec", help="e.g. fat_tree,k=4 (see `fabrictwin topo list`)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("--exact", action="store_true",
                    help="compute paths from every host and bisection by max flow (slow)")
     c.set_defaults(func=cmd_topo_check)
-    s = topo.add_parser("show", help="table, PNG drawing and GraphML export")
+    s = topo.add_parser("show", parents=[common], help="table, PNG drawing and GraphML export")
     s.add_argument("spec")
     s.add_argument("--out", default="results/topo", help="output directory")
     s.add_argument("--exact", action="store_true")
@@ -126,11 +131,12 @@ def parser() -> argparse.ArgumentParser:
     topo.add_parser("list", help="builders and their parameters").set_defaults(
         func=cmd_topo_list)
 
-    pr = sub.add_parser("profiles", help="list hardware profiles, or describe one")
+    pr = sub.add_parser("profiles", parents=[common],
+                        help="list hardware profiles, or describe one")
     pr.add_argument("name", nargs="?")
     pr.set_defaults(func=cmd_profiles)
 
-    d = sub.add_parser("demo", help="report on the built-in default scenario")
+    d = sub.add_parser("demo", parents=[common], help="report on the built-in default scenario")
     d.add_argument("--scenario", help="a scenario YAML file instead of the default")
     d.set_defaults(func=cmd_demo)
     return p

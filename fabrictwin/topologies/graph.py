@@ -27,9 +27,10 @@ Edge attributes
 Graph attributes (``g.graph``)
     ``spec``          the spec string it was built from (set by the registry)
     ``builder``       builder name
-    ``design``        closed-form figures of the design: ``bisection_bps``,
-                      ``oversubscription``, ``diameter_hops``, ``worst_latency_ns``
+    ``design``        closed-form figures of the design: ``bisection_bps``, ``oversubscription``
     ``bisection_a``   the hosts of side A of the design's bisection (side B: the other hosts)
+    ``representatives``  hosts covering every symmetry class of the design, from which
+                      diameter and worst-case latency are computed (see ``analysis``)
     ``hardware``      the profiles used, by role (for reports)
 
 Interface names: the emulator names port ``p`` of node ``n`` ``f"{n}-eth{p}"``

@@ -1,0 +1,1 @@
+"""Hardware: the catalogue of parts and their YAML profiles (later: emulation, projection)."""
