@@ -9,6 +9,7 @@ follow SI, binary prefixes IEC, as nccl-tests and NIC vendors use them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fabrictwin.errors import FabricTwinError
 
@@ -22,26 +23,33 @@ _SIZE_RE = re.compile(_NUM + r"\s*([kKMGTP]i?)?(B)?$")
 _TIME_NS = {None: 1.0, "ns": 1.0, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9}
 
 
-def _number(value: object, what: str) -> float | None:
+def _read(value: object, what: str, pattern: re.Pattern[str], kind: str,
+          scale: Callable[[re.Match[str]], float]) -> float:
+    """A plain number as it is, or a string matched by ``pattern`` times its unit ``scale``."""
     if isinstance(value, bool):
         raise FabricTwinError(f"{what}: expected a number, got a boolean")
     if isinstance(value, int | float):
         return float(value)
     if not isinstance(value, str):
         raise FabricTwinError(f"{what}: expected a number or a string, got {type(value).__name__}")
-    return None
+    m = pattern.match(value.strip())
+    if not m:
+        raise FabricTwinError(f"{what}: cannot read {value!r} as {kind}")
+    return float(m.group(1)) * scale(m)
+
+
+def _rate_scale(m: re.Match[str]) -> float:
+    return _SI[m.group(2)] * (8 if m.group(3) in ("Bps", "B/s") else 1)
+
+
+def _size_scale(m: re.Match[str]) -> float:
+    prefix = m.group(2) or ""
+    return _IEC[prefix[0].upper() + "i"] if prefix.endswith("i") else _SI[prefix]
 
 
 def parse_rate_bps(value: object, what: str = "rate") -> float:
     """Bits per second from ``400G``/``400Gbps`` (bits) or ``900GB/s`` (bytes) or a number."""
-    num = _number(value, what)
-    if num is None:
-        m = _RATE_RE.match(str(value).strip())
-        if not m:
-            raise FabricTwinError(f"{what}: cannot read {value!r} as a rate (e.g. 400G, 900GB/s)")
-        num = float(m.group(1)) * _SI[m.group(2)]
-        if m.group(3) in ("Bps", "B/s"):
-            num *= 8
+    num = _read(value, what, _RATE_RE, "a rate (e.g. 400G, 900GB/s)", _rate_scale)
     if not num > 0:
         raise FabricTwinError(f"{what}: must be positive, got {value!r}")
     return num
@@ -49,12 +57,8 @@ def parse_rate_bps(value: object, what: str = "rate") -> float:
 
 def parse_latency_ns(value: object, what: str = "latency") -> float:
     """Nanoseconds from ``100ns``, ``5us``, ``2ms``, ``1s`` or a number of ns; zero allowed."""
-    num = _number(value, what)
-    if num is None:
-        m = _TIME_RE.match(str(value).strip())
-        if not m:
-            raise FabricTwinError(f"{what}: cannot read {value!r} as a time (e.g. 100ns, 5us)")
-        num = float(m.group(1)) * _TIME_NS[m.group(2)]
+    num = _read(value, what, _TIME_RE, "a time (e.g. 100ns, 5us)",
+                lambda m: _TIME_NS[m.group(2)])
     if num < 0:
         raise FabricTwinError(f"{what}: must not be negative, got {value!r}")
     return num
@@ -62,14 +66,7 @@ def parse_latency_ns(value: object, what: str = "latency") -> float:
 
 def parse_size_bytes(value: object, what: str = "size") -> int:
     """Bytes from ``64M`` (1e6 multiples), ``64MiB`` (2**20 multiples) or a number."""
-    num = _number(value, what)
-    if num is None:
-        m = _SIZE_RE.match(str(value).strip())
-        if not m:
-            raise FabricTwinError(f"{what}: cannot read {value!r} as a size (e.g. 64M, 1GiB)")
-        prefix = m.group(2) or ""
-        scale = _IEC[prefix[0].upper() + "i"] if prefix.endswith("i") else _SI[prefix]
-        num = float(m.group(1)) * scale
+    num = _read(value, what, _SIZE_RE, "a size (e.g. 64M, 1GiB)", _size_scale)
     if num != int(num):
         raise FabricTwinError(f"{what}: {value!r} is not a whole number of bytes")
     if num <= 0:
