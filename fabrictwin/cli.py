@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fabrictwin import __version__
+from fabrictwin import __version__, cli_project
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.profiles import ProfileLibrary
 from fabrictwin.report import describe, hardware_table, print_tables, topology_table
@@ -27,7 +27,8 @@ from fabrictwin.topologies.registry import BUILDERS, build_topology
 log = logging.getLogger("fabrictwin")
 
 
-def _library(args: argparse.Namespace) -> ProfileLibrary:
+def library_from_args(args: argparse.Namespace) -> ProfileLibrary:
+    """The profile library of ``--profiles`` directories and ``$FABRICTWIN_PROFILES``."""
     dirs = list(args.profiles or [])
     env = os.environ.get("FABRICTWIN_PROFILES", "")
     dirs += [d for d in env.split(os.pathsep) if d]
@@ -35,7 +36,7 @@ def _library(args: argparse.Namespace) -> ProfileLibrary:
 
 
 def cmd_topo_check(args: argparse.Namespace) -> int:
-    g = build_topology(args.spec, _library(args))
+    g = build_topology(args.spec, library_from_args(args))
     report = check(g, exact=args.exact)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -45,7 +46,7 @@ def cmd_topo_check(args: argparse.Namespace) -> int:
 
 
 def cmd_topo_show(args: argparse.Namespace) -> int:
-    g = build_topology(args.spec, _library(args))
+    g = build_topology(args.spec, library_from_args(args))
     report = check(g, exact=args.exact)
     print_tables(topology_table(report), hardware_table(g.graph["hardware"].items()))
     out = Path(args.out)
@@ -75,7 +76,7 @@ def cmd_topo_list(args: argparse.Namespace) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    lib = _library(args)
+    lib = library_from_args(args)
     if args.name:
         part = lib.load(args.name)
         print(f"{args.name} ({lib.find(args.name)}):\n  {describe(part)}")
@@ -92,7 +93,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
     scenario = load_scenario(path)
-    g = scenario_topology(scenario, path, _library(args))
+    g = scenario_topology(scenario, path, library_from_args(args))
     report = check(g)
     console = Console()
     console.print(f"[bold]scenario {scenario.name}[/bold]: {scenario.description}")
@@ -139,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", parents=[common], help="report on the built-in default scenario")
     d.add_argument("--scenario", help="a scenario YAML file instead of the default")
     d.set_defaults(func=cmd_demo)
+
+    # Larger commands live in their own modules and add their parsers here.
+    cli_project.register(sub, common)
     return p
 
 
