@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fabrictwin import __version__, cli_project
+from fabrictwin.cli_common import library_from_args
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.profiles import ProfileLibrary
 from fabrictwin.report import describe, hardware_table, print_tables, topology_table
 from fabrictwin.scenario import DEFAULT_SCENARIO, load_scenario, scenario_topology
 from fabrictwin.topologies.analysis import check
@@ -25,14 +24,6 @@ from fabrictwin.topologies.export import draw_png, to_graphml
 from fabrictwin.topologies.registry import BUILDERS, build_topology
 
 log = logging.getLogger("fabrictwin")
-
-
-def library_from_args(args: argparse.Namespace) -> ProfileLibrary:
-    """The profile library of ``--profiles`` directories and ``$FABRICTWIN_PROFILES``."""
-    dirs = list(args.profiles or [])
-    env = os.environ.get("FABRICTWIN_PROFILES", "")
-    dirs += [d for d in env.split(os.pathsep) if d]
-    return ProfileLibrary(dirs)
 
 
 def cmd_topo_check(args: argparse.Namespace) -> int:
