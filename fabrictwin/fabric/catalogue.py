@@ -25,6 +25,13 @@ class GPU:
     model: str
     rate_bps: float = spec(parse_rate_bps, "scale-up bandwidth per GPU, per direction")
     memory_bytes: int = spec(parse_size_bytes, "HBM capacity", default=0)
+    # The two below feed the projection model's latency terms (fabrictwin.fabric.model).
+    launch_latency_ns: float = spec(parse_latency_ns, "fixed cost of one collective call, "
+                                    "kernel launch to completion", default=4000.0)
+    sync_latency_ns: float = spec(parse_latency_ns, "time for a GPU to see a flag a peer "
+                                  "wrote into its memory (polling load)", default=500.0)
+    fence_latency_ns: float = spec(parse_latency_ns, "system-scope memory fence before a flag "
+                                   "may follow data (Simple protocol)", default=2000.0)
 
     def __post_init__(self) -> None:
         positive("rate_bps", self.rate_bps)
@@ -40,6 +47,8 @@ class NIC:
     latency_ns: float = spec(parse_latency_ns, "one-way NIC pipeline latency", default=0.0)
     mtu_bytes: int = spec(parse_size_bytes, "Ethernet MTU", default=4200)
     description: str = ""
+    pcie_latency_ns: float = spec(parse_latency_ns, "one-way PCIe transaction latency between "
+                                  "the NIC and GPU or host memory", default=400.0)
 
     def __post_init__(self) -> None:
         positive("rate_bps", self.rate_bps)
@@ -58,10 +67,15 @@ class SwitchChip:
     latency_ns: float = spec(parse_latency_ns, "port-to-port forwarding latency")
     buffer_bytes: int = spec(parse_size_bytes, "packet buffer, shared by all ports", default=0)
     description: str = ""
+    reduction_efficiency: float = spec(doc="in-switch reduction (NVLink SHARP): fraction of the "
+                                       "link payload rate it sustains; 0 = none", default=0.0)
 
     def __post_init__(self) -> None:
         positive("radix", self.radix)
         positive("port_rate_bps", self.port_rate_bps)
+        if not 0.0 <= self.reduction_efficiency <= 1.0:
+            raise FieldError("reduction_efficiency",
+                             f"must be 0..1, got {self.reduction_efficiency}")
 
     @property
     def capacity_bps(self) -> float:
@@ -121,10 +135,21 @@ class HyperNode:
     nics_per_gpu: int = 1
     mtu_bytes: int = spec(parse_size_bytes, "scale-up MTU", default=4096)
     description: str = ""
+    # Scale-up packet format, for the payload efficiency of GPU (SM) stores: every packet
+    # carries a header, and the reverse direction carries a response for it.
+    link_payload_bytes: int = spec(doc="payload of one scale-up packet from SM stores",
+                                   default=128)
+    link_header_bytes: int = spec(doc="header bytes of one scale-up packet", default=16)
+    link_response_bytes: int = spec(doc="bytes the reverse direction carries per packet "
+                                    "(response/ack)", default=16)
 
     def __post_init__(self) -> None:
-        for name in ("compute_trays", "gpus_per_tray", "switch_trays", "chips_per_tray"):
+        for name in ("compute_trays", "gpus_per_tray", "switch_trays", "chips_per_tray",
+                     "link_payload_bytes"):
             positive(name, getattr(self, name))
+        for name in ("link_header_bytes", "link_response_bytes"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, f"must not be negative, got {getattr(self, name)}")
         if self.nics_per_gpu < 0:
             raise FieldError("nics_per_gpu", f"must not be negative, got {self.nics_per_gpu}")
         if len(self.links_per_chip) == 1 and self.chips > 1:

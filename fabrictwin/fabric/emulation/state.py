@@ -1,0 +1,121 @@
+"""What a run created, recorded so `fabrictwin clean` can remove a killed run's leftovers.
+
+Each run has an id ``ft<pid>`` and a directory ``/run/fabrictwin/<id>/`` holding
+``state.json`` (its pid and the pids of the processes it started) and its batch
+files. Its OVS bridges carry ``external_ids:fabrictwin-run=<id>`` and its
+root-namespace interfaces the alias ``fabrictwin:<id>``; nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fabrictwin.fabric.emulation import ovs
+from fabrictwin.fabric.emulation.system import ip_batch, root_links
+
+log = logging.getLogger(__name__)
+RUN_ROOT = Path("/run/fabrictwin")
+ALIAS_PREFIX = "fabrictwin:"
+
+
+@dataclass
+class RunState:
+    run_id: str
+    pid: int
+    pids: list[int] = field(default_factory=list)  # host shells, delay lines
+
+    @property
+    def dir(self) -> Path:
+        return RUN_ROOT / self.run_id
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps({"run_id": self.run_id, "pid": self.pid, "pids": self.pids}))
+        tmp.replace(self.dir / "state.json")
+
+
+def new_run() -> RunState:
+    state = RunState(f"ft{os.getpid()}", os.getpid())
+    state.save()
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ours(pid: int) -> bool:
+    """A process we started: a Mininet host shell or one of our delay lines."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"mininet:" in cmd or b"fabrictwin.fabric.emulation.delayline" in cmd
+
+
+def remove_run(run_id: str, pids: list[int]) -> list[str]:
+    """Remove one run's bridges, interfaces, processes and directory; say what went."""
+    removed = []
+    for pid in pids:
+        if _alive(pid) and _ours(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                removed.append(f"process {pid}")
+            except ProcessLookupError:
+                pass
+    bridges = ovs.our_bridges(run_id)
+    ovs.delete_bridges(bridges)
+    removed += [f"bridge {b}" for b in bridges]
+    intfs = [n for n, alias in root_links().items() if alias == f"{ALIAS_PREFIX}{run_id}"]
+    ip_batch([f"link del dev {n}" for n in intfs], force=True)
+    removed += [f"interface {n}" for n in intfs]
+    shutil.rmtree(RUN_ROOT / run_id, ignore_errors=True)
+    return removed
+
+
+def clean() -> list[str]:
+    """Remove the leftovers of every fabrictwin run whose process is gone."""
+    runs: dict[str, list[int]] = {}
+    if RUN_ROOT.is_dir():
+        for d in RUN_ROOT.iterdir():
+            try:
+                data = json.loads((d / "state.json").read_text())
+            except (OSError, ValueError):
+                data = {"pid": 0, "pids": []}
+            if not _alive(int(data.get("pid", 0))):
+                runs[d.name] = [int(p) for p in data.get("pids", [])]
+    # Tagged bridges and interfaces of runs that left no state directory.
+    for bridge_run in {b for b in _bridge_runs() if not _run_alive(b)}:
+        runs.setdefault(bridge_run, [])
+    for alias in set(root_links().values()):
+        if alias.startswith(ALIAS_PREFIX) and not _run_alive(alias[len(ALIAS_PREFIX):]):
+            runs.setdefault(alias[len(ALIAS_PREFIX):], [])
+    removed: list[str] = []
+    for run_id, pids in sorted(runs.items()):
+        removed += remove_run(run_id, pids)
+    return removed
+
+
+def _run_alive(run_id: str) -> bool:
+    return run_id.startswith("ft") and run_id[2:].isdigit() and _alive(int(run_id[2:]))
+
+
+def _bridge_runs() -> set[str]:
+    if not ovs.ovs_running():
+        return set()
+    out = ovs.run(["ovs-vsctl", "--timeout=10", "--format=csv", "--data=bare", "--no-headings",
+                   "--columns=external_ids", "list", "bridge"]).stdout
+    return {tok.split("=", 1)[1] for tok in out.split() if tok.startswith(f"{ovs.RUN_TAG}=")}
