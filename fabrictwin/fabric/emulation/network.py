@@ -10,7 +10,6 @@ host configured through its shell at once (Mininet's sendCmd/waitOutput).
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 import sys
 import time
@@ -30,7 +29,6 @@ from fabrictwin.fabric.emulation.state import ALIAS_PREFIX, RunState, new_run, r
 from fabrictwin.fabric.emulation.system import check_name, ip_batch, root_links, tc_batch
 
 log = logging.getLogger(__name__)
-FPING_LINE = re.compile(r"^(\S+)\s+:\s+xmt/rcv/%loss = \d+/(\d+)/", re.M)
 
 
 class PrebuiltLink(Link):
@@ -253,8 +251,8 @@ class Emulation:
             stdin=subprocess.DEVNULL)
 
     # -- checks -----------------------------------------------------------------------------
-    def reachability(self, timeout_s: float = 2.0) -> Reachability:
-        """Every host pings every other once (fping, all hosts at once)."""
+    def reachability(self, timeout_s: float = 2.0, retries: int = 4) -> Reachability:
+        """Every host pings every other (fping, all hosts at once, lost probes resent)."""
         net = self.net
         assert net is not None
         t0 = time.perf_counter()
@@ -262,13 +260,13 @@ class Emulation:
         timeout_ms = max(100, int(timeout_s * 1000))
         for h in self.plan.hosts:
             targets = " ".join(ip for n, ip in ips.items() if n != h.name)
-            # -c 2: a first frame may be lost to a port still coming up; either reply counts
+            # -a: print the targets that answered; -r: resend to the silent ones, since
+            # all hosts probing at once can overflow the userspace switch's queues.
             net.nameToNode[h.name].sendCmd(
-                f"fping -q -c 2 -i 1 -p 50 -t {timeout_ms} {targets} 2>&1; true")
+                f"fping -a -r {retries} -i 2 -t {timeout_ms} {targets} 2>/dev/null; true")
         failed = []
         for h in self.plan.hosts:
-            out = net.nameToNode[h.name].waitOutput()
-            answered = {m.group(1) for m in FPING_LINE.finditer(out) if int(m.group(2)) > 0}
+            answered = set(net.nameToNode[h.name].waitOutput().split())
             failed += [(h.name, n) for n, ip in ips.items() if n != h.name and ip not in answered]
         n = len(ips)
         return Reachability(n * (n - 1), failed, time.perf_counter() - t0)

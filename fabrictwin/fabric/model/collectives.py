@@ -21,7 +21,7 @@ Latency term. ``launch`` plus, for every step on the critical path, the step's c
 on the tier it crosses: ``traversals x hop + sync``. A protocol defines the
 traversals: LL and LL128 carry their flag with the data (one); Simple writes data,
 waits for the acknowledgements of a memory fence, then writes a flag (three, plus
-the fence's own cost).
+the fence's own cost; over RDMA the flag simply follows the data, one traversal).
 
 Protocol efficiency: LL stores 4 bytes of data with a 4-byte flag (1/2); LL128 120
 bytes of data and an 8-byte flag per 128-byte line (15/16); Simple only data.
@@ -108,7 +108,9 @@ def stages_of(system: System, algorithm: str) -> tuple[str, ...] | None:
 
 def _step_s(system: System, tier: int, proto: Protocol) -> float:
     t = system.tiers[tier]
-    return proto.traversals * t.hop_s + t.sync_s + (t.fence_s if proto.fenced else 0.0)
+    # over RDMA the flag queues behind the data on the same connection: no ack round trip
+    traversals = 1 if t.ordered else proto.traversals
+    return traversals * t.hop_s + t.sync_s + (t.fence_s if proto.fenced else 0.0)
 
 
 def _bandwidth(system: System, volumes: dict[int, float],

@@ -20,8 +20,8 @@ class Prediction:
     ranks: int
     size_bytes: np.ndarray
     time_s: np.ndarray
-    algbw_GBps: np.ndarray  # noqa: N815 - nccl-tests' unit, GB/s = 1e9 bytes/s
-    busbw_GBps: np.ndarray  # noqa: N815
+    algbw_GBps: np.ndarray  # nccl-tests: GB/s = 1e9 bytes/s
+    busbw_GBps: np.ndarray
     algorithm: np.ndarray
     protocol: np.ndarray
     bottleneck: np.ndarray
@@ -46,7 +46,7 @@ def predict(system: System, collective: str, size_bytes: np.ndarray | list[int] 
     if sizes.ndim != 1 or not np.all(sizes > 0) or not np.all(np.isfinite(sizes)):
         raise FabricTwinError("size: every size must be a positive number of bytes")
     choices = options(system, collective, algorithm, protocol)
-    pick = choose(system, collective, sizes, choices)
+    pick = choose(sizes, choices)
     latency = np.array([c.latency_s for c in choices])[pick]
     s_per_byte = np.array([c.s_per_byte for c in choices])[pick]
     time_s = latency + sizes * s_per_byte

@@ -58,6 +58,7 @@ class Tier:
     fence_s: float = 0.0
     reduction_efficiency: float = 0.0
     ll128: bool = False  # the tier keeps 128-byte GPU stores whole (NVLink does)
+    ordered: bool = False  # a flag sent after data arrives after it (RDMA on one QP)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
                                                                            switch), cable_m)
         tiers.append(Tier("scale-out", nodes // dcs, payload_bps=node_bps * eff,
                           line_bps=node_bps, rank_payload_bps=rank_bps * eff,
-                          hop_s=out_hop_s, sync_s=up.sync_s, fence_s=up.fence_s))
+                          hop_s=out_hop_s, sync_s=up.sync_s, fence_s=up.fence_s,
+                          ordered=True))
         if dcs > 1:
             if dci is None:
                 raise FabricTwinError("dci: more than one DC needs a DCI link profile")
@@ -194,7 +196,7 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
             tiers.append(Tier("scale-across", dcs, payload_bps=dc_bps * eff, line_bps=dc_bps,
                               rank_payload_bps=min(rank_bps, dc_bps) * eff,
                               hop_s=out_hop_s + across_ns * 1e-9, sync_s=up.sync_s,
-                              fence_s=up.fence_s))
+                              fence_s=up.fence_s, ordered=True))
     elif dcs > 1:
         raise FabricTwinError(f"dcs: {dcs} DCs need more than one node")
     return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9)

@@ -1,0 +1,106 @@
+"""``fabrictwin emulate``, ``doctor`` and ``clean``: the emulator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from fabrictwin.cli_common import library_from_args
+from fabrictwin.topologies.registry import build_topology
+from fabrictwin.units import format_latency, format_rate
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from fabrictwin.fabric.emulation.session import check_dilation, emulate
+
+    check_dilation(args.dilation)  # bad input first, before any root check
+    g = build_topology(args.spec, library_from_args(args))
+    err = Console(stderr=True)
+
+    def inside(emu: object) -> None:
+        if args.cli:
+            from mininet.cli import CLI
+            CLI(emu.net)  # type: ignore[attr-defined]
+
+    with err.status("starting") as status:
+        summary = emulate(g, args.dilation, recalibrate=args.recalibrate,
+                          progress=lambda m: status.update(m),
+                          inside=None if not args.cli else inside)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        Console().print(summary_table(summary))
+    return 0 if summary["ok"] else 1
+
+
+def summary_table(s: dict) -> Table:
+    t = Table(title=f"emulation {s['spec']}", show_header=False)
+    t.add_column("figure", style="bold")
+    t.add_column("value")
+    cal = s["calibration"]
+    t.add_row("dilation D", f"{s['dilation']:.4g} (rates / D, latencies x D)")
+    t.add_row("hosts / switches / links", f"{s['hosts']} / {s['switches']} / {s['links']}")
+    t.add_row("datapath / delay", f"{s['datapath']} / {s['delay_mechanism']} "
+              f"({s['delayed_links']} delayed links)")
+    t.add_row("bring-up", f"{s['bringup_s']:.2f} s")
+    r = s["reachability"]
+    t.add_row("all-pairs reachability", ("[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]")
+              + f" {r['pairs'] - r['failed']}/{r['pairs']} pairs in {r['time_s']:.2f} s")
+    t.add_row("calibration", f"{format_latency(cal['hop_latency_ns'])} per hop, "
+              f"{format_rate(cal['forward_rate_bps'])} per hop")
+    t.add_row("CPU", f"mean {s['cpu_mean']:.0%}, peak {s['cpu_peak']:.0%}"
+              + ("  [red]cpu_bound: figures untrustworthy[/red]" if s["cpu_bound"] else ""))
+    for note in s["notes"]:
+        t.add_row("note", note)
+    return t
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from fabrictwin.fabric.emulation.probe import probe
+
+    caps = probe(start_ovs=True)
+    if args.json:
+        print(json.dumps(caps.as_dict(), indent=2))
+        return 0 if caps.root and caps.ovs in ("running", "started") else 1
+    t = Table(title="fabrictwin doctor")
+    for col in ("capability", "found", "the emulator uses"):
+        t.add_column(col)
+    for row in caps.rows():
+        t.add_row(*row)
+    Console().print(t)
+    if not caps.root:
+        print("run as root (sudo) for the full picture", file=sys.stderr)
+    return 0 if caps.root and caps.ovs in ("running", "started") else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from fabrictwin.fabric.emulation.state import clean
+    from fabrictwin.fabric.emulation.system import require_root
+
+    require_root()
+    removed = clean()
+    for item in removed:
+        print(f"removed {item}")
+    print(f"fabrictwin clean: {len(removed)} leftovers removed")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    e = sub.add_parser("emulate", parents=[common],
+                       help="bring a topology up in Mininet, check reachability, tear down")
+    e.add_argument("spec", help="topology spec, e.g. fat_tree,k=4")
+    e.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
+    e.add_argument("--cli", action="store_true", help="drop into Mininet's CLI once up")
+    e.add_argument("--json", action="store_true", help="print the summary as JSON")
+    e.add_argument("--recalibrate", action="store_true",
+                   help="measure the emulator's overheads again even if fresh")
+    e.set_defaults(func=cmd_emulate)
+    d = sub.add_parser("doctor", help="what this machine offers the emulator")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_doctor)
+    c = sub.add_parser("clean", help="remove leftovers of killed fabrictwin runs (only ours)")
+    c.set_defaults(func=cmd_clean)

@@ -1,0 +1,121 @@
+"""One emulation run end to end: probe, calibrate, choose D, bring up, check, report.
+
+The CLI's ``emulate`` and (later) ``run`` call :func:`emulate`. SIGTERM is turned
+into the same unwinding as Ctrl-C, so teardown always runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import networkx as nx
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.calibrate import Calibration, calibrate
+from fabrictwin.fabric.emulation.cpu import CpuWatch
+from fabrictwin.fabric.emulation.plan import EmulationPlan, choose_dilation, plan_emulation
+from fabrictwin.fabric.emulation.probe import Capabilities, probe
+from fabrictwin.fabric.emulation.system import require_root, require_tools
+
+log = logging.getLogger(__name__)
+
+#: Auto dilation keeps the busiest link at this share of what one hop forwards, since
+#: several links share the machine's cores.
+RATE_HEADROOM = 0.5
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM raise KeyboardInterrupt (then restore the old handler)."""
+
+    def handler(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def check_dilation(dilation: float | None) -> None:
+    if dilation is not None and not dilation > 0:
+        raise FabricTwinError(f"--dilation must be positive, got {dilation:g}")
+
+
+def max_path_delay_ns(plan: EmulationPlan) -> float:
+    """Upper bound on one-way emulated delay: the sum of all delayed links' delays."""
+    return sum(link.delay_ns for link in plan.delayed_links)
+
+
+def prepare(g: nx.Graph, dilation: float | None, *, recalibrate: bool = False,
+            progress: Callable[[str], None] = lambda _m: None,
+            ) -> tuple[Capabilities, Calibration, EmulationPlan]:
+    """Checks, probe, calibration and plan: everything before the first namespace exists."""
+    check_dilation(dilation)
+    require_root()
+    require_tools("ip", "tc", "ovs-vsctl", "ovs-ofctl", "mnexec", "fping", "ethtool")
+    progress("probing the machine")
+    caps = probe()
+    if caps.ovs not in ("running", "started"):
+        raise FabricTwinError(caps.ovs)
+    progress("calibrating the emulator")
+    cal = calibrate(caps, reuse=not recalibrate)
+    d = dilation if dilation is not None else choose_dilation(
+        g, cal.forward_rate_bps * RATE_HEADROOM)
+    nic = g.graph.get("hardware", {}).get("nic")
+    mtu = nic.mtu_bytes if nic is not None else None
+    return caps, cal, plan_emulation(g, d, netem=caps.netem, mtu=mtu)
+
+
+def result_summary(plan: EmulationPlan, caps: Capabilities, cal: Calibration,
+                   timings: dict[str, float], reach: Any, cpu: CpuWatch,
+                   bringup_s: float) -> dict[str, Any]:
+    """The JSON a run reports: what was built, how fast, how faithful."""
+    return {
+        "spec": plan.spec,
+        "dilation": plan.dilation,
+        "hosts": len(plan.hosts),
+        "switches": len(plan.switches),
+        "links": len(plan.links),
+        "delayed_links": len(plan.delayed_links),
+        "delay_mechanism": "netem" if caps.netem else "userspace delay line",
+        "datapath": "kernel" if caps.kernel_datapath else "user",
+        "mtu": plan.mtu,
+        "bringup_s": round(bringup_s, 3),
+        "bringup_steps_s": {k: round(v, 3) for k, v in timings.items()},
+        "reachability": {"ok": reach.ok, "pairs": reach.pairs, "failed": len(reach.failed),
+                         "first_failures": reach.failed[:5], "time_s": round(reach.time_s, 3)},
+        "calibration": cal.as_dict(),
+        **cpu.summary(),
+        "notes": list(plan.notes),
+        "ok": bool(reach.ok),
+    }
+
+
+def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
+            progress: Callable[[str], None] = lambda _m: None,
+            inside: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``."""
+    from fabrictwin.fabric.emulation.network import Emulation  # the mininet import
+
+    with sigterm_as_interrupt():
+        caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress)
+        with CpuWatch() as cpu:
+            t0 = time.perf_counter()
+            with Emulation(plan, caps, progress=progress) as emu:
+                bringup = time.perf_counter() - t0
+                progress("checking all-pairs reachability")
+                # two round trips over the slowest path, plus queueing slack
+                timeout_s = 1.0 + 4 * max_path_delay_ns(plan) / 1e9
+                reach = emu.reachability(timeout_s)
+                summary = result_summary(plan, caps, cal, emu.timings, reach, cpu, bringup)
+                if inside is not None:
+                    inside(emu)
+                progress("tearing down")
+    return summary
