@@ -44,7 +44,8 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str) -> None:
     for sw in plan.switches:
         br = check_name(sw.name)
         args += ["--", "add-br", br, "--", "set", "bridge", br,
-                 f"datapath_type={datapath}", "fail-mode=secure", "protocols=OpenFlow13",
+                 f"datapath_type={datapath}", "fail-mode=secure",
+                 "protocols=OpenFlow13,OpenFlow14",
                  f"other-config:datapath-id={sw.dpid}", "other-config:disable-in-band=true",
                  f"external-ids:{RUN_TAG}={run_id}"]
         for port, intf in sw.ports:
@@ -59,7 +60,9 @@ def load_flows(plan: EmulationPlan, workers: int = 8) -> None:
     """Each switch's flow table from ``plan``, several ovs-ofctl processes at a time."""
 
     def load(sw_name: str, flows: Sequence[str]) -> None:
-        run(["ovs-ofctl", "-O", "OpenFlow13", "add-flows", sw_name, "-"],
+        # One OpenFlow 1.4 bundle per switch: ~10x faster than flow-mods one by one
+        # on a busy userspace ovs-vswitchd, and the table changes atomically.
+        run(["ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", sw_name, "-"],
             input_text="\n".join(flows) + "\n")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -115,6 +115,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 timeout_s = 1.0 + 4 * max_path_delay_ns(plan) / 1e9
                 reach = emu.reachability(timeout_s)
                 summary = result_summary(plan, caps, cal, emu.timings, reach, cpu, bringup)
+                summary["reachable_at_unix"] = time.time()
                 if inside is not None:
                     inside(emu)
                 progress("tearing down")

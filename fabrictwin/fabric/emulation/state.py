@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,10 +78,14 @@ def remove_run(run_id: str, pids: list[int]) -> list[str]:
             except ProcessLookupError:
                 pass
     bridges = ovs.our_bridges(run_id)
-    ovs.delete_bridges(bridges)
-    removed += [f"bridge {b}" for b in bridges]
     intfs = [n for n, alias in root_links().items() if alias == f"{ALIAS_PREFIX}{run_id}"]
-    ip_batch([f"link del dev {n}" for n in intfs], force=True)
+    # Both are slow (kernel RCU per veth, OVS per port) and independent: overlap them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(ovs.delete_bridges, bridges),
+                pool.submit(ip_batch, [f"link del dev {n}" for n in intfs], force=True)]
+        for job in jobs:
+            job.result()
+    removed += [f"bridge {b}" for b in bridges]
     removed += [f"interface {n}" for n in intfs]
     shutil.rmtree(RUN_ROOT / run_id, ignore_errors=True)
     return removed
