@@ -20,6 +20,7 @@ from fabrictwin.cli_common import library_from_args
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.catalogue import HyperNode
 from fabrictwin.fabric.model import COLLECTIVES, Prediction, build_system, predict, size_sweep
+from fabrictwin.fabric.model.collectives import canonical_collective
 from fabrictwin.fabric.model.system import System
 from fabrictwin.fabric.profiles import ProfileLibrary
 from fabrictwin.units import format_bytes, parse_size_bytes
@@ -119,28 +120,27 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
     nodes = _int(args.nodes, "--nodes")
     nics = _int(args.nics_per_node, "--nics-per-node")
     nic_gbps = _float(args.nic_gbps, "--nic-gbps")
-    dcs = _int(args.dcs, "--dcs")
-    dci_links = _int(args.dci_links, "--dci-links")
+    dcs = _int(args.dcs, "--dcs", 1) or 1
+    dci_links = _int(args.dci_links, "--dci-links", 1) or 1
     distance_km = _float(args.distance_km, "--distance-km", zero_ok=True) or 0.0
     if nodes is not None and gpus % nodes:
         raise FabricTwinError(f"--nodes: {nodes} does not divide --gpus {gpus}")
     switch = _load(lib, args.switch, "switch", "--switch")
-    dci = _load(lib, args.dci, "dci", "--dci") if dcs and dcs > 1 else None
+    dci = _load(lib, args.dci, "dci", "--dci") if dcs > 1 else None
     if dci is not None and distance_km * 1000 > dci.reach_m:
         raise FabricTwinError(f"--distance-km: {distance_km:g} km exceeds the {dci.name} reach "
                               f"of {dci.reach_m / 1000:g} km")
     option = {"gpus": "--gpus", "nodes": "--nodes", "nics_per_node": "--nics-per-node",
-              "nic_rate_bps": "--nic-gbps", "dcs": "--dcs", "dci": "--dci", "mtu_bytes": "--system",
-              "switch": "--switch"}
+              "nic_rate_bps": "--nic-gbps", "dcs": "--dcs", "dci": "--dci", "switch": "--switch"}
     try:
         system = build_system(hn, gpus, nodes=nodes, nics_per_node=nics,
                               nic_rate_bps=None if nic_gbps is None else nic_gbps * 1e9,
-                              switch=switch, dcs=dcs or 1, dci=dci, dci_links=dci_links or 1,
+                              switch=switch, dcs=dcs, dci=dci, dci_links=dci_links,
                               distance_m=distance_km * 1000)
     except FabricTwinError as exc:  # name the option, not the model's parameter
-        key = str(exc).split(":", 1)[0]
-        raise FabricTwinError(f"{option[key]}: {str(exc).split(':', 1)[1].strip()}"
-                              if key in option else str(exc)) from None
+        key, _, rest = str(exc).partition(":")
+        raise FabricTwinError(f"{option[key]}:{rest}" if key in option
+                              else f"--system: {hn.name}: {exc}") from None
     per_node = system.tiers[0].size
     n_nodes = gpus // per_node
     inputs = {"system": hn.name, "collective": args.collective, "gpus": gpus, "nodes": n_nodes,
@@ -148,7 +148,7 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
               if n_nodes > 1 else 0,
               "nic_gbps": (nic_gbps if nic_gbps is not None else hn.nic.rate_bps / 1e9),
               "algo": args.algo, "proto": args.protocol}
-    if dcs and dcs > 1:
+    if dcs > 1:
         inputs.update(dcs=dcs, dci=args.dci, dci_links=dci_links, distance_km=distance_km)
     return system, inputs
 
@@ -157,9 +157,10 @@ def cmd_project(args: argparse.Namespace) -> int:
     lib = library_from_args(args)
     if not args.collective:
         raise FabricTwinError(f"--collective: required (one of {', '.join(COLLECTIVES)})")
-    if args.collective not in COLLECTIVES:
-        raise FabricTwinError(f"--collective: unknown {args.collective!r} "
-                              f"(known: {', '.join(COLLECTIVES)})")
+    try:
+        args.collective = canonical_collective(args.collective)
+    except FabricTwinError as exc:
+        raise FabricTwinError(f"--{exc}") from None
     system, inputs = _system(args, lib)
     sizes = _sizes(args)
     try:

@@ -86,6 +86,15 @@ def busbw_factor(collective: str, ranks: int) -> float:
     return 1.0
 
 
+def canonical_collective(name: str) -> str:
+    """``allreduce``, ``all-reduce`` and ``all_reduce`` all name all_reduce (nccl-tests style)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    for c in COLLECTIVES:
+        if c.replace("_", "") == key:
+            return c
+    raise FabricTwinError(f"collective: unknown {name!r} (known: {', '.join(COLLECTIVES)})")
+
+
 def check_collective(collective: str) -> None:
     if collective not in COLLECTIVES:
         raise FabricTwinError(f"collective: unknown {collective!r} "
@@ -221,11 +230,12 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     stages = stages_of(system, algorithm)
     if protocol not in PROTOCOLS:
         raise FabricTwinError(f"protocol: unknown {protocol!r} (known: {', '.join(PROTOCOLS)})")
-    if protocol not in protocols_for(system, algorithm):
-        raise FabricTwinError(f"protocol: {algorithm} cannot run {protocol} on {system.name}")
+    allowed = protocols_for(system, algorithm)
+    if protocol not in allowed:
+        why = " (LL128 needs NVLink on every tier)" if protocol == "LL128" else ""
+        raise FabricTwinError(f"protocol: {algorithm} cannot run {protocol} on this "
+                              f"{system.name} system{why}; it runs {', '.join(allowed)}")
     proto = PROTOCOLS[protocol]
-    if system.ranks == 1:  # nothing leaves the GPU
-        return Cost(algorithm, protocol, system.launch_s, 0.0, "")
     if stages is not None and stages[0] == "nvls" and system.tiers[0].size == 1:
         raise FabricTwinError("algorithm: nvls needs more than one GPU per node")
     if stages is None:
@@ -250,5 +260,7 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
                 lat, vol = _stage(system, i, stages[i], proto)
                 latency += lat
                 vols[i] = vol
+    if system.ranks == 1:  # nothing leaves the GPU
+        return Cost(algorithm, protocol, system.launch_s, 0.0, "")
     s_per_byte, bottleneck = _bandwidth(system, vols, proto)
     return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte, bottleneck)
