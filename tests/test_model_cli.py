@@ -90,8 +90,8 @@ nic: cx8-800g
      "--size: must be positive"),
     (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "16", "--nodes", "3",
       "--size", "1M"], "--nodes: 3 does not divide --gpus 16"),
-    (["--system", "dgx-h100", "--collective", "allreduce", "--gpus", "8", "--size", "1M"],
-     "--collective: unknown 'allreduce'"),
+    (["--system", "dgx-h100", "--collective", "allsum", "--gpus", "8", "--size", "1M"],
+     "--collective: unknown 'allsum'"),
     (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8", "--sizes", "8G:1M"],
      "--sizes: 8G is larger than 1M"),
     (["--system", "dgx-a100", "--collective", "all_reduce", "--gpus", "8", "--size", "1M",
@@ -107,3 +107,11 @@ def test_bad_input_one_line_exit_2(args, fragment):
     assert len(lines) == 1 and lines[0].startswith("fabrictwin: error: "), out.stderr
     assert fragment in lines[0]
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["allreduce", "all-reduce", "All_Reduce"])
+def test_collective_spellings(name):
+    out = project("--system", "dgx-h100", "--collective", name, "--gpus", "8", "--size", "1M",
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["collective"] == "all_reduce"
