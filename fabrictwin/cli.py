@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -90,7 +91,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"[bold]scenario {scenario.name}[/bold]: {scenario.description}")
     print_tables(topology_table(report), hardware_table(g.graph["hardware"].items()),
                  console=console)
-    return 0 if report["ok"] else 1
+    if not report["ok"]:
+        return 1
+    if args.no_emulation:
+        return 0
+    if os.geteuid() != 0:
+        console.print("emulation skipped: it needs root (sudo make demo)")
+        return 0
+    summary = cli_emulate.run_emulation(g, None, False, None, Console(stderr=True))
+    console.print(cli_emulate.summary_table(summary))
+    return 0 if summary["ok"] else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,8 +138,11 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("name", nargs="?")
     pr.set_defaults(func=cmd_profiles)
 
-    d = sub.add_parser("demo", parents=[common], help="report on the built-in default scenario")
+    d = sub.add_parser("demo", parents=[common],
+                       help="the default scenario: report, then emulation (as root)")
     d.add_argument("--scenario", help="a scenario YAML file instead of the default")
+    d.add_argument("--no-emulation", action="store_true",
+                   help="only the topology and hardware report")
     d.set_defaults(func=cmd_demo)
 
     # Larger commands live in their own modules and add their parsers here.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +16,7 @@ from fabrictwin.units import format_latency, format_rate
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from fabrictwin.fabric.emulation.session import check_dilation, emulate
+    from fabrictwin.fabric.emulation.session import check_dilation
 
     check_dilation(args.dilation)  # bad input first, before any root check
     g = build_topology(args.spec, library_from_args(args))
@@ -25,16 +26,30 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         if args.cli:
             from mininet.cli import CLI
             CLI(emu.net)  # type: ignore[attr-defined]
+        elif args.hold:
+            err.print(f"up; holding for {args.hold:g} s (Ctrl-C ends it)")
+            time.sleep(args.hold)
 
-    with err.status("starting") as status:
-        summary = emulate(g, args.dilation, recalibrate=args.recalibrate,
-                          progress=lambda m: status.update(m),
-                          inside=None if not args.cli else inside)
+    summary = run_emulation(g, args.dilation, args.recalibrate, inside, err,
+                            quiet=args.cli)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         Console().print(summary_table(summary))
     return 0 if summary["ok"] else 1
+
+
+def run_emulation(g: object, dilation: float | None, recalibrate: bool, inside: object,
+                  err: Console, quiet: bool = False) -> dict:
+    """emulate() with a live status line on stderr (none when Mininet's CLI takes over)."""
+    from fabrictwin.fabric.emulation.session import emulate
+
+    if quiet:
+        return emulate(g, dilation, recalibrate=recalibrate,  # type: ignore[arg-type]
+                       progress=lambda m: err.print(m), inside=inside)  # type: ignore[arg-type]
+    with err.status("starting") as status:
+        return emulate(g, dilation, recalibrate=recalibrate,  # type: ignore[arg-type]
+                       progress=lambda m: status.update(m), inside=inside)  # type: ignore[arg-type]
 
 
 def summary_table(s: dict) -> Table:
@@ -95,6 +110,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     e.add_argument("spec", help="topology spec, e.g. fat_tree,k=4")
     e.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
     e.add_argument("--cli", action="store_true", help="drop into Mininet's CLI once up")
+    e.add_argument("--hold", type=float, default=0.0, metavar="S",
+                   help="keep the emulation up for S seconds before tearing down")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e.add_argument("--recalibrate", action="store_true",
                    help="measure the emulator's overheads again even if fresh")

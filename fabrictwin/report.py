@@ -48,7 +48,7 @@ def hardware_table(parts: Iterable[tuple[str, Any]]) -> Table:
 def describe(part: Any) -> str:
     """One line of key figures for a catalogue part."""
     if isinstance(part, HyperNode):
-        return (f"{part.gpus} x {part.gpu.model} ({part.compute_trays} trays x "
+        return (f"{part.gpus} x {part.gpu.model} ({part.compute_trays} tray(s) x "
                 f"{part.gpus_per_tray}), {format_rate(part.gpu.rate_bps)} per GPU per "
                 f"direction over {part.links_per_gpu} links; {part.chips} x {part.chip.name} "
                 f"({part.chip.radix} ports, {format_latency(part.chip.latency_ns)}); "
