@@ -161,6 +161,8 @@ def test_sigkill_then_clean_leaves_nothing_of_ours_and_spares_the_rest():
         assert "userbr0" in subprocess.run(["ovs-vsctl", "list-br"], capture_output=True,
                                            text=True).stdout.split()
         assert "userveth0" in root_links()
+        again = run_cli("clean")  # idempotent
+        assert again.returncode == 0 and "0 leftovers removed" in again.stdout
     finally:
         if proc.poll() is None:
             proc.kill()
