@@ -70,19 +70,24 @@ def load_flows(plan: EmulationPlan, workers: int = 8) -> None:
             f.result()
 
 
-def our_bridges(run_id: str | None = None) -> list[str]:
-    """Bridges tagged by fabrictwin (by any run, or by ``run_id``)."""
+def bridge_runs() -> dict[str, str]:
+    """Every bridge tagged by fabrictwin, with the run id it carries."""
     if not ovs_running():
-        return []
+        return {}
     out = run(["ovs-vsctl", "--timeout=10", "--format=csv", "--data=bare", "--no-headings",
                "--columns=name,external_ids", "list", "bridge"]).stdout
-    found = []
+    tagged = {}
     for line in out.splitlines():
         name, _, ids = line.partition(",")
-        tag = f"{RUN_TAG}="
-        if tag in ids and (run_id is None or f"{tag}{run_id}" in ids.split()):
-            found.append(name)
-    return found
+        for tok in ids.split():
+            if tok.startswith(f"{RUN_TAG}="):
+                tagged[name] = tok.split("=", 1)[1]
+    return tagged
+
+
+def our_bridges(run_id: str | None = None) -> list[str]:
+    """Bridges tagged by fabrictwin (by any run, or by ``run_id``)."""
+    return sorted(b for b, r in bridge_runs().items() if run_id is None or r == run_id)
 
 
 def delete_bridges(names: Sequence[str]) -> None:

@@ -103,7 +103,7 @@ def clean() -> list[str]:
             if not _alive(int(data.get("pid", 0))):
                 runs[d.name] = [int(p) for p in data.get("pids", [])]
     # Tagged bridges and interfaces of runs that left no state directory.
-    for bridge_run in {b for b in _bridge_runs() if not _run_alive(b)}:
+    for bridge_run in {r for r in ovs.bridge_runs().values() if not _run_alive(r)}:
         runs.setdefault(bridge_run, [])
     for alias in set(root_links().values()):
         if alias.startswith(ALIAS_PREFIX) and not _run_alive(alias[len(ALIAS_PREFIX):]):
@@ -116,11 +116,3 @@ def clean() -> list[str]:
 
 def _run_alive(run_id: str) -> bool:
     return run_id.startswith("ft") and run_id[2:].isdigit() and _alive(int(run_id[2:]))
-
-
-def _bridge_runs() -> set[str]:
-    if not ovs.ovs_running():
-        return set()
-    out = ovs.run(["ovs-vsctl", "--timeout=10", "--format=csv", "--data=bare", "--no-headings",
-                   "--columns=external_ids", "list", "bridge"]).stdout
-    return {tok.split("=", 1)[1] for tok in out.split() if tok.startswith(f"{ovs.RUN_TAG}=")}
