@@ -69,8 +69,11 @@ class Emulation:
     """A running emulation of ``plan``; use as a context manager, teardown always runs."""
 
     def __init__(self, plan: EmulationPlan, caps: Capabilities,
-                 progress: Callable[[str], None] | None = None) -> None:
-        self.plan, self.caps = plan, caps
+                 progress: Callable[[str], None] | None = None,
+                 controller: str | None = None) -> None:
+        """``controller`` (``tcp:127.0.0.1:PORT``): switches connect to it instead of
+        getting the plan's static flow tables."""
+        self.plan, self.caps, self.controller = plan, caps, controller
         self.progress = progress or (lambda msg: log.info("%s", msg))
         self.net: Mininet | None = None
         self.state: RunState | None = None
@@ -116,8 +119,10 @@ class Emulation:
                           protocols="OpenFlow13") for s in plan.switches])
         self._step("links", self._make_links)
         datapath = "system" if self.caps.kernel_datapath else "netdev"
-        self._step("bridges", lambda: ovs.create_bridges(plan, self.state.run_id, datapath))
-        self._step("flows", lambda: ovs.load_flows(plan))
+        self._step("bridges", lambda: ovs.create_bridges(plan, self.state.run_id, datapath,
+                                                         self.controller))
+        if self.controller is None:
+            self._step("flows", lambda: ovs.load_flows(plan))
         self._step("host config", self._configure_hosts)
         self._step("shaping", self._shape_root)
         self._step("delay lines", self._start_delay_lines)
@@ -249,6 +254,19 @@ class Emulation:
             [sys.executable, "-m", "fabrictwin.fabric.emulation.delayline",
              f"{link.delay_line}a", f"{link.delay_line}b", str(int(link.delay_ns))],
             stdin=subprocess.DEVNULL)
+
+    # -- running things in hosts --------------------------------------------------------------
+    def run_in_hosts(self, commands: dict[str, str]) -> dict[str, str]:
+        """Run one shell command in each named host, all at once; return their outputs."""
+        net = self.net
+        assert net is not None
+        for name, cmd in commands.items():
+            net.nameToNode[name].sendCmd(cmd)
+        return {name: net.nameToNode[name].waitOutput() for name in commands}
+
+    def switch_ports(self) -> set[str]:
+        """Root-namespace interfaces that are switch ports (for queue telemetry)."""
+        return {intf for sw in self.plan.switches for _, intf in sw.ports}
 
     # -- checks -----------------------------------------------------------------------------
     def reachability(self, timeout_s: float = 2.0, retries: int = 4) -> Reachability:

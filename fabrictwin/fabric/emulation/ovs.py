@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +39,15 @@ def ensure_ovs() -> str:
                           + (f": {first[-1]}" if first else ""))
 
 
-def create_bridges(plan: EmulationPlan, run_id: str, datapath: str) -> None:
-    """All bridges and ports of ``plan`` in one ovs-vsctl transaction."""
+def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
+                   controller: str | None = None) -> None:
+    """All bridges and ports of ``plan`` in one ovs-vsctl transaction.
+
+    With ``controller`` every bridge connects to it (out-of-band, fail-mode secure:
+    without the controller nothing is forwarded).
+    """
+    if controller is not None and not re.fullmatch(r"tcp:127\.0\.0\.1:\d{1,5}", controller):
+        raise FabricTwinError(f"controller {controller!r}: must be tcp:127.0.0.1:PORT")
     args = ["ovs-vsctl", "--timeout=120"]
     for sw in plan.switches:
         br = check_name(sw.name)
@@ -48,6 +56,8 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str) -> None:
                  "protocols=OpenFlow13,OpenFlow14",
                  f"other-config:datapath-id={sw.dpid}", "other-config:disable-in-band=true",
                  f"external-ids:{RUN_TAG}={run_id}"]
+        if controller is not None:
+            args += ["--", "set-controller", br, controller]
         for port, intf in sw.ports:
             args += ["--", "add-port", br, check_name(intf), "--", "set", "interface", intf,
                      f"ofport_request={port}"]
