@@ -1,0 +1,248 @@
+"""Agent configuration: the JSON one agent reads, strictly checked, and how to write one
+per rank from an emulation plan and a schedule.
+
+An agent knows only its own part: its rank, address and interfaces, its peers'
+addresses and the interface towards each, the transfers it sends (each with the ids
+of the receives it waits for) and the transfers it receives. Keys:
+
+    rank, ip, mac, peers {rank: {ip, mac, interface}}, sends [{id, dst, size_bytes, deps}],
+    recvs [{id, src, size_bytes}]; optional: result, pmtu (1024), message_bytes (65536),
+    window (256), ack_every (16), rto_ms (5), rate_bps, line_rate_bps (1e9), dcqcn
+    (false, true or {DcqcnParams fields}), burst_bytes (16384), start_at_ns,
+    timeout_s (60), linger_s (0.2), drop_every_n (0, test only: drop every n-th data frame).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.plan import EmulationPlan
+from fabrictwin.fabric.emulation.system import check_name
+from fabrictwin.traffic.dcqcn import DcqcnParams
+from fabrictwin.traffic.fastpath import MAX_TRANSFER_ID, Layout
+from fabrictwin.traffic.schedule import Schedule, agent_view
+
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+@dataclass(frozen=True)
+class Peer:
+    rank: int
+    ip: str
+    mac: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    id: int
+    dst: int
+    size_bytes: int
+    deps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RecvSpec:
+    id: int
+    src: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    rank: int
+    ip: str
+    mac: str
+    peers: Mapping[int, Peer]
+    sends: tuple[SendSpec, ...]
+    recvs: tuple[RecvSpec, ...]
+    result: str | None = None
+    pmtu: int = 1024
+    message_bytes: int = 65536
+    window: int = 256
+    ack_every: int = 16
+    rto_ms: float = 5.0
+    rate_bps: float | None = None
+    line_rate_bps: float = 1e9
+    dcqcn: DcqcnParams | None = None
+    burst_bytes: int = 16384
+    start_at_ns: int | None = None
+    timeout_s: float = 60.0
+    linger_s: float = 0.2
+    drop_every_n: int = 0
+
+    @property
+    def interfaces(self) -> tuple[str, ...]:
+        return tuple(sorted({p.interface for p in self.peers.values()}))
+
+
+def _int(where: str, v: Any, lo: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise FabricTwinError(f"config: {where}: expected an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _num(where: str, v: Any, positive: bool = True) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and not v > 0):
+        raise FabricTwinError(f"config: {where}: expected a positive number, got {v!r}")
+    return float(v)
+
+
+def _keys(where: str, d: Any, required: set[str], optional: set[str] = frozenset()) -> None:
+    if not isinstance(d, dict):
+        raise FabricTwinError(f"config: {where}: expected an object, got {type(d).__name__}")
+    missing, unknown = required - d.keys(), d.keys() - required - optional
+    if missing:
+        raise FabricTwinError(f"config: {where}: missing key {sorted(missing)[0]}")
+    if unknown:
+        raise FabricTwinError(f"config: {where}: unknown key {sorted(unknown)[0]} (expected "
+                              f"one of {', '.join(sorted(required | optional))})")
+
+
+def _addr(where: str, ip: Any, mac: Any) -> tuple[str, str]:
+    try:
+        ipaddress.IPv4Address(ip)
+    except (ValueError, TypeError):
+        raise FabricTwinError(f"config: {where}.ip: not an IPv4 address: {ip!r}") from None
+    if not isinstance(mac, str) or not MAC_RE.match(mac.lower()):
+        raise FabricTwinError(f"config: {where}.mac: not a MAC address: {mac!r}")
+    return ip, mac.lower()
+
+
+def parse_config(d: Any) -> AgentConfig:
+    """An :class:`AgentConfig` from parsed JSON; one-line errors naming the key."""
+    simple = {f.name for f in fields(AgentConfig)} - {"rank", "ip", "mac", "peers", "sends",
+                                                      "recvs"}
+    _keys("top level", d, {"rank", "ip", "mac", "peers", "sends", "recvs"}, simple)
+    rank = _int("rank", d["rank"])
+    ip, mac = _addr("top level", d["ip"], d["mac"])
+    if not isinstance(d["peers"], dict):
+        raise FabricTwinError("config: peers: expected an object keyed by rank")
+    peers = {}
+    for key, p in d["peers"].items():
+        where = f"peers.{key}"
+        if not str(key).isdigit():
+            raise FabricTwinError(f"config: {where}: peer keys are ranks")
+        _keys(where, p, {"ip", "mac", "interface"})
+        pip, pmac = _addr(where, p["ip"], p["mac"])
+        try:
+            intf = check_name(p["interface"] if isinstance(p["interface"], str) else "")
+        except FabricTwinError as e:
+            raise FabricTwinError(f"config: {where}.interface: {e}") from None
+        peers[int(key)] = Peer(int(key), pip, pmac, intf)
+    sends, recvs, ids = [], [], set()
+    for i, s in enumerate(_list("sends", d["sends"])):
+        _keys(f"sends[{i}]", s, {"id", "dst", "size_bytes"}, {"deps"})
+        deps = tuple(_int(f"sends[{i}].deps", x) for x in _list(f"sends[{i}].deps",
+                                                               s.get("deps", [])))
+        sends.append(SendSpec(_int(f"sends[{i}].id", s["id"]), _int(f"sends[{i}].dst", s["dst"]),
+                              _int(f"sends[{i}].size_bytes", s["size_bytes"]), deps))
+    for i, r in enumerate(_list("recvs", d["recvs"])):
+        _keys(f"recvs[{i}]", r, {"id", "src", "size_bytes"})
+        recvs.append(RecvSpec(_int(f"recvs[{i}].id", r["id"]), _int(f"recvs[{i}].src", r["src"]),
+                              _int(f"recvs[{i}].size_bytes", r["size_bytes"])))
+    for t in [*sends, *recvs]:
+        if t.id in ids or t.id > MAX_TRANSFER_ID:
+            raise FabricTwinError(f"config: transfer id {t.id} repeated or above "
+                                  f"{MAX_TRANSFER_ID}")
+        ids.add(t.id)
+        peer = t.dst if isinstance(t, SendSpec) else t.src
+        if peer not in peers or peer == rank:
+            raise FabricTwinError(f"config: transfer {t.id}: rank {peer} is not in peers")
+    recv_ids = {r.id for r in recvs}
+    for s in sends:
+        unknown = sorted(set(s.deps) - recv_ids)
+        if unknown:
+            raise FabricTwinError(f"config: transfer {s.id} waits for {unknown[0]}, "
+                                  "which this agent does not receive")
+    kw: dict[str, Any] = {}
+    for key in simple & d.keys():
+        v = d[key]
+        if key == "result":
+            if not isinstance(v, str) or not v:
+                raise FabricTwinError("config: result: expected a file path")
+        elif key == "dcqcn":
+            v = _dcqcn(v)
+        elif key in ("rate_bps", "start_at_ns") and v is None:
+            pass
+        elif key in ("pmtu", "message_bytes", "window", "ack_every", "burst_bytes",
+                     "start_at_ns", "drop_every_n"):
+            v = _int(key, v, 0 if key in ("drop_every_n", "start_at_ns") else 1)
+        else:
+            v = _num(key, v, positive=key != "linger_s")
+        kw[key] = v
+    cfg = AgentConfig(rank, ip, mac, peers, tuple(sends), tuple(recvs), **kw)
+    Layout(0, cfg.pmtu, cfg.message_bytes)  # checks pmtu and message_bytes
+    return cfg
+
+
+def _list(where: str, v: Any) -> list[Any]:
+    if not isinstance(v, list):
+        raise FabricTwinError(f"config: {where}: expected a list, got {type(v).__name__}")
+    return v
+
+
+def _dcqcn(v: Any) -> DcqcnParams | None:
+    if v is False or v is None:
+        return None
+    if v is True:
+        return DcqcnParams()
+    _keys("dcqcn", v, set(), {f.name for f in fields(DcqcnParams)})
+    for k, x in v.items():
+        _num(f"dcqcn.{k}", x, positive=False)
+    return DcqcnParams(**v)
+
+
+def config_json(cfg: AgentConfig) -> dict[str, Any]:
+    """The JSON form of ``cfg`` (what :func:`parse_config` reads back)."""
+    out: dict[str, Any] = {
+        "rank": cfg.rank, "ip": cfg.ip, "mac": cfg.mac,
+        "peers": {str(r): {"ip": p.ip, "mac": p.mac, "interface": p.interface}
+                  for r, p in sorted(cfg.peers.items())},
+        "sends": [{"id": s.id, "dst": s.dst, "size_bytes": s.size_bytes, "deps": list(s.deps)}
+                  for s in cfg.sends],
+        "recvs": [{"id": r.id, "src": r.src, "size_bytes": r.size_bytes} for r in cfg.recvs]}
+    for f in fields(AgentConfig):
+        if f.name not in out:
+            v = getattr(cfg, f.name)
+            out[f.name] = asdict(v) if isinstance(v, DcqcnParams) else v
+    return out
+
+
+def agent_configs(plan: EmulationPlan, schedule: Schedule, rank_hosts: Sequence[str],
+                  **options: Any) -> dict[int, dict[str, Any]]:
+    """One agent config (JSON form) per rank: rank r runs on host ``rank_hosts[r]``.
+
+    ``options`` are the optional keys above, the same for every agent; a ``result``
+    option may contain ``{rank}``.
+    """
+    if len(rank_hosts) < schedule.ranks:
+        raise FabricTwinError(f"{schedule.name} has {schedule.ranks} ranks but only "
+                              f"{len(rank_hosts)} hosts were given")
+    hosts = {h.name: h for h in plan.hosts}
+    missing = [h for h in rank_hosts if h not in hosts]
+    if missing:
+        raise FabricTwinError(f"host {missing[0]!r} is not in the emulation plan")
+    out = {}
+    for rank in range(schedule.ranks):
+        me = hosts[rank_hosts[rank]]
+        route = {ip: (mac, intf) for ip, mac, intf in me.routes}
+        view = agent_view(schedule, rank)
+        talks = {s["dst"] for s in view["sends"]} | {r["src"] for r in view["recvs"]}
+        peers = {}
+        for p in sorted(talks):
+            other = hosts[rank_hosts[p]]
+            if other.ip not in route:
+                raise FabricTwinError(f"no route from {me.name} to {other.name}")
+            peers[str(p)] = {"ip": other.ip, "mac": route[other.ip][0],
+                             "interface": route[other.ip][1]}
+        cfg = {"rank": rank, "ip": me.ip, "mac": me.mac, "peers": peers, **view, **options}
+        if isinstance(cfg.get("result"), str):
+            cfg["result"] = cfg["result"].format(rank=rank)
+        out[rank] = config_json(parse_config(cfg))
+    return out
