@@ -66,7 +66,7 @@ def main() -> int:
     print(f"{'what':<44} {'up_s':>7} {'total_s':>8}  detail", flush=True)
     s_up, s_total = stock(args.k)
     print(f"{'stock mn --custom ' + spec:<44} {s_up:>7.2f} {s_total:>8.2f}", flush=True)
-    f_up, f_total, summary = ours(spec, "--dilation", "1")
+    f_up, f_total, summary = ours(spec, "--dilation", "1", "--static")
     print(f"{'fabrictwin emulate ' + spec:<44} {f_up:>7.2f} {f_total:>8.2f}  "
           f"bring-up {summary['bringup_s']:.2f} s, reach {summary['reachability']['time_s']:.2f}"
           f" s", flush=True)

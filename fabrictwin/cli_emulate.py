@@ -31,7 +31,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             time.sleep(args.hold)
 
     summary = run_emulation(g, args.dilation, args.recalibrate, inside, err,
-                            quiet=args.cli)
+                            quiet=args.cli, controller=not args.static,
+                            profiles=getattr(args, "profiles", None))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -40,16 +41,17 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def run_emulation(g: object, dilation: float | None, recalibrate: bool, inside: object,
-                  err: Console, quiet: bool = False) -> dict:
+                  err: Console, quiet: bool = False, controller: bool = True,
+                  profiles: list[str] | None = None) -> dict:
     """emulate() with a live status line on stderr (none when Mininet's CLI takes over)."""
     from fabrictwin.fabric.emulation.session import emulate
 
+    kw = {"recalibrate": recalibrate, "controller": controller, "profiles": profiles,
+          "inside": inside}
     if quiet:
-        return emulate(g, dilation, recalibrate=recalibrate,  # type: ignore[arg-type]
-                       progress=lambda m: err.print(m), inside=inside)  # type: ignore[arg-type]
+        return emulate(g, dilation, progress=err.print, **kw)  # type: ignore[arg-type]
     with err.status("starting") as status:
-        return emulate(g, dilation, recalibrate=recalibrate,  # type: ignore[arg-type]
-                       progress=lambda m: status.update(m), inside=inside)  # type: ignore[arg-type]
+        return emulate(g, dilation, progress=status.update, **kw)  # type: ignore[arg-type]
 
 
 def summary_table(s: dict) -> Table:
@@ -61,7 +63,7 @@ def summary_table(s: dict) -> Table:
     t.add_row("hosts / switches / links", f"{s['hosts']} / {s['switches']} / {s['links']}")
     t.add_row("datapath / delay", f"{s['datapath']} / {s['delay_mechanism']} "
               f"({s['delayed_links']} delayed links)")
-    t.add_row("bring-up", f"{s['bringup_s']:.2f} s")
+    t.add_row("bring-up", f"{s['bringup_s']:.2f} s ({s.get('forwarding', 'static flows')})")
     r = s["reachability"]
     t.add_row("all-pairs reachability", ("[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]")
               + f" {r['pairs'] - r['failed']}/{r['pairs']} pairs in {r['time_s']:.2f} s")
@@ -113,6 +115,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     e.add_argument("--hold", type=float, default=0.0, metavar="S",
                    help="keep the emulation up for S seconds before tearing down")
     e.add_argument("--json", action="store_true", help="print the summary as JSON")
+    e.add_argument("--static", action="store_true",
+                   help="static flow tables from the plan instead of the SDN controller")
     e.add_argument("--recalibrate", action="store_true",
                    help="measure the emulator's overheads again even if fresh")
     e.set_defaults(func=cmd_emulate)

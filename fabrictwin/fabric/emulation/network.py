@@ -70,10 +70,12 @@ class Emulation:
 
     def __init__(self, plan: EmulationPlan, caps: Capabilities,
                  progress: Callable[[str], None] | None = None,
-                 controller: str | None = None) -> None:
+                 controller: str | None = None, extra_pids: tuple[int, ...] = ()) -> None:
         """``controller`` (``tcp:127.0.0.1:PORT``): switches connect to it instead of
-        getting the plan's static flow tables."""
+        getting the plan's static flow tables. ``extra_pids`` (the controller's) are
+        recorded so `fabrictwin clean` can end them after a killed run."""
         self.plan, self.caps, self.controller = plan, caps, controller
+        self.extra_pids = list(extra_pids)
         self.progress = progress or (lambda msg: log.info("%s", msg))
         self.net: Mininet | None = None
         self.state: RunState | None = None
@@ -111,7 +113,7 @@ class Emulation:
         net = self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
                                  autoStaticArp=False, waitConnected=False)
         self._step("hosts", lambda: [net.addHost(h.name, cls=Host, ip=None) for h in plan.hosts])
-        self.state.pids = [h.shell.pid for h in net.hosts]
+        self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
         self.state.save()
         self._step("switches", lambda: [
             net.addSwitch(s.name, cls=OVSSwitch, dpid=s.dpid, failMode="secure",

@@ -53,7 +53,7 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
         br = check_name(sw.name)
         args += ["--", "add-br", br, "--", "set", "bridge", br,
                  f"datapath_type={datapath}", "fail-mode=secure",
-                 "protocols=OpenFlow13,OpenFlow14",
+                 "protocols=OpenFlow13,OpenFlow14,OpenFlow15",
                  f"other-config:datapath-id={sw.dpid}", "other-config:disable-in-band=true",
                  f"external-ids:{RUN_TAG}={run_id}"]
         if controller is not None:

@@ -36,3 +36,30 @@ def read_backlogs(devs: set[str] | None = None) -> dict[str, QueueSample]:
         samples[dev] = QueueSample(dev, int(q.get("backlog", 0)), int(q.get("qlen", 0)),
                                    int(q.get("bytes", 0)), int(q.get("drops", 0)), now)
     return samples
+
+
+class QdiscQueues:
+    """The controller's queue telemetry source: switch-port backlogs from tc (time in s)."""
+
+    def __init__(self, ports: set[str]) -> None:
+        self.ports = ports
+
+    def sample(self) -> object:
+        from fabrictwin.controllers.telemetry import QueueSample
+
+        now = time.time()
+        backlog = {}
+        for dev, q in read_backlogs(self.ports).items():
+            switch, _, port = dev.rpartition("-eth")
+            backlog[(switch, int(port))] = q.backlog_bytes
+        return QueueSample(now, backlog)
+
+
+def controller_source(graph: object) -> QdiscQueues:
+    """``--queue-source fabrictwin.fabric.emulation.qdisc:controller_source``."""
+    from fabrictwin.topologies.graph import intf_name
+
+    g = graph  # a topology graph: every switch port is an interface in the root namespace
+    ports = {intf_name(s, d["ports"][s]) for u, v, d in g.edges(data=True)  # type: ignore
+             for s in (u, v) if g.nodes[s]["kind"] == "switch"}  # type: ignore[index]
+    return QdiscQueues(ports)

@@ -7,7 +7,9 @@ into the same unwinding as Ctrl-C, so teardown always runs.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from fabrictwin.fabric.emulation.calibrate import Calibration, calibrate
 from fabrictwin.fabric.emulation.cpu import CpuWatch
 from fabrictwin.fabric.emulation.plan import EmulationPlan, choose_dilation, plan_emulation
 from fabrictwin.fabric.emulation.probe import Capabilities, probe
+from fabrictwin.fabric.emulation.state import RUN_ROOT
 from fabrictwin.fabric.emulation.system import require_root, require_tools
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 #: Auto dilation keeps the busiest link at this share of what one hop forwards, since
 #: several links share the machine's cores.
 RATE_HEADROOM = 0.5
+QUEUE_SOURCE = "fabrictwin.fabric.emulation.qdisc:controller_source"
 
 
 @contextmanager
@@ -98,17 +102,54 @@ def result_summary(plan: EmulationPlan, caps: Capabilities, cal: Calibration,
     }
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the controller binds it next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
+                     profiles: list[str] | None) -> Iterator[Any]:
+    """The controller subprocess for ``g`` (None when the run uses static flows)."""
+    if not use:
+        yield None
+        return
+    from fabrictwin.controllers.process import start_controller
+
+    log_path = RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl"
+    with start_controller(g.graph["spec"], free_port(), log=log_path, dilation=plan.dilation,
+                          queue_source=QUEUE_SOURCE, profiles=profiles) as ctl:
+        yield ctl
+
+
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
+            controller: bool = True, profiles: list[str] | None = None,
             progress: Callable[[str], None] = lambda _m: None,
             inside: Callable[[Any], None] | None = None) -> dict[str, Any]:
-    """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``."""
+    """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``.
+
+    With ``controller`` (the default) the SDN controller programs the switches;
+    without, the plan's static flow tables do.
+    """
     from fabrictwin.fabric.emulation.network import Emulation  # the mininet import
 
     with sigterm_as_interrupt():
         caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress)
         with CpuWatch() as cpu:
             t0 = time.perf_counter()
-            with Emulation(plan, caps, progress=progress) as emu:
+            if controller:
+                progress("starting the controller")
+            with maybe_controller(g, plan, controller, profiles) as ctl, \
+                    Emulation(plan, caps, progress=progress,
+                              controller=ctl.address if ctl else None,
+                              extra_pids=(ctl.proc.pid,) if ctl else ()) as emu:
+                if ctl is not None:
+                    progress("waiting for the controller to program the switches")
+                    t_ctl = time.perf_counter()
+                    ctl.wait_switches(len(plan.switches), timeout_s=120)
+                    emu.timings["controller"] = time.perf_counter() - t_ctl
                 bringup = time.perf_counter() - t0
                 progress("checking all-pairs reachability")
                 # two round trips over the slowest path, plus queueing slack
@@ -116,6 +157,9 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 reach = emu.reachability(timeout_s)
                 summary = result_summary(plan, caps, cal, emu.timings, reach, cpu, bringup)
                 summary["reachable_at_unix"] = time.time()
+                summary["forwarding"] = "controller" if ctl else "static flows"
+                if ctl is not None:
+                    summary["controller_decisions"] = len(ctl.decisions())
                 if inside is not None:
                     inside(emu)
                 progress("tearing down")

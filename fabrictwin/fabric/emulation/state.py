@@ -59,12 +59,13 @@ def _alive(pid: int) -> bool:
 
 
 def _ours(pid: int) -> bool:
-    """A process we started: a Mininet host shell or one of our delay lines."""
+    """A process we started: a Mininet host shell, a delay line or the controller."""
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
-    return b"mininet:" in cmd or b"fabrictwin.fabric.emulation.delayline" in cmd
+    return any(tag in cmd for tag in (b"mininet:", b"fabrictwin.fabric.emulation.delayline",
+                                      b"fabrictwin.controllers"))
 
 
 def remove_run(run_id: str, pids: list[int]) -> list[str]:

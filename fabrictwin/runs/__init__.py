@@ -1,0 +1,1 @@
+"""Runs of traffic over the emulated fabric: orchestration and their outputs."""

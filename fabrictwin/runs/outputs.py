@@ -1,0 +1,88 @@
+"""What a run leaves for its user: an nccl-tests-style table, JSON, CSV and PNG plots.
+
+``results/<run>/`` holds ``results.json`` (the ``--json`` document), ``results.csv``
+(one row per size), ``busbw.png`` (busbw against size) and ``fct.png`` (the flow
+completion time distribution), plus whatever pcap sample the run captured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+log = logging.getLogger(__name__)
+
+#: Columns every result row carries (the issue's contract for --json).
+ROW_KEYS = ("size_bytes", "time_us", "algbw_GBps", "busbw_GBps", "lost_bytes", "retransmits",
+            "cnps", "ecn_marked", "pfc_pauses")
+
+
+def nccl_table(collective: str, ranks: int, rows: Sequence[dict[str, Any]]) -> Table:
+    """The table nccl-tests prints: size, count, type, time, algbw, busbw, plus losses."""
+    t = Table(title=f"{collective} on {ranks} ranks (emulated, hardware time)")
+    for col in ("size (B)", "count", "type", "time (us)", "algbw (GB/s)", "busbw (GB/s)",
+                "retransmits", "lost (B)", "cnps"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float",
+                  f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.3f}", f"{r['busbw_GBps']:.3f}",
+                  str(r["retransmits"]), str(r["lost_bytes"]), str(r["cnps"]))
+    return t
+
+
+def write_outputs(out_dir: Path, document: dict[str, Any]) -> list[Path]:
+    """Write results.json, results.csv and the plots; return the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = document["results"]
+    written = [out_dir / "results.json", out_dir / "results.csv"]
+    written[0].write_text(json.dumps(document, indent=2))
+    keys = list(ROW_KEYS) + sorted({k for r in rows for k in r} - set(ROW_KEYS) - {"fct_us"})
+    with written[1].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    written += _plots(out_dir, document)
+    return written
+
+
+def _plots(out_dir: Path, document: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = document["results"]
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["size_bytes"] for r in rows], [r["busbw_GBps"] for r in rows], "o-",
+            label="emulated (hardware time)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("size (bytes)")
+    ax.set_ylabel("busbw (GB/s)")
+    ax.set_title(f"{document['collective']} on {document['ranks']} ranks, {document['spec']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / "busbw.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    fcts = [x for r in rows for x in r.get("fct_us", [])]
+    if fcts:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        xs = sorted(fcts)
+        ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))])
+        ax.set_xscale("log")
+        ax.set_xlabel("flow completion time (us, hardware time)")
+        ax.set_ylabel("CDF")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        paths.append(out_dir / "fct.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
