@@ -80,12 +80,17 @@ class EmulationPlan:
         return tuple(link for link in self.links if link.delay_ns > 0)
 
 
-def choose_dilation(g: nx.Graph, machine_rate_bps: float) -> float:
-    """The smallest D >= 1 that brings the busiest link down to ``machine_rate_bps``."""
+def choose_dilation(g: nx.Graph, machine_rate_bps: float, *, all_links: bool = False) -> float:
+    """The smallest D >= 1 that brings the busiest link down to ``machine_rate_bps``.
+
+    With ``all_links`` the sum of every link's rate is brought down to it instead:
+    a collective loads all links at once and the machine forwards them all.
+    """
     if not machine_rate_bps > 0:
         raise FabricTwinError(f"machine forwarding rate must be positive, got {machine_rate_bps}")
-    busiest = max((r for _, _, r in g.edges(data="rate_bps")), default=0.0)
-    return max(1.0, busiest / machine_rate_bps)
+    rates = [r for _, _, r in g.edges(data="rate_bps")]
+    load = sum(rates) if all_links else max(rates, default=0.0)
+    return max(1.0, load / machine_rate_bps)
 
 
 def _distances_to(g: nx.Graph, host: str, sw: set[str]) -> dict[str, int]:

@@ -1,0 +1,163 @@
+"""A collective over the emulated fabric: agents in every GPU host, timed like nccl-tests.
+
+For each size: build the schedule (pure), give every rank's agent its part
+(:func:`fabrictwin.traffic.config.agent_configs`), start all agents at one
+instant of the machine's single monotonic clock, and read their results. The
+collective's time is first byte sent to last byte landed, divided by the
+dilation D to give hardware time; algbw = size / time, busbw by nccl-tests'
+factor for the collective (doc/PERFORMANCE.md of NVIDIA/nccl-tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.model.collectives import busbw_factor
+from fabrictwin.traffic.config import agent_configs
+from fabrictwin.traffic.dcqcn import DcqcnParams
+from fabrictwin.traffic.schedules import build_schedule
+
+log = logging.getLogger(__name__)
+
+#: collective -> algorithm -> schedule builder name
+SCHEDULES = {
+    "all_reduce": {"ring": "ring_all_reduce", "tree": "double_binary_tree_all_reduce",
+                   "hd": "halving_doubling_all_reduce",
+                   "hierarchical": "hierarchical_all_reduce"},
+    "all_gather": {"ring": "all_gather"},
+    "reduce_scatter": {"ring": "reduce_scatter"},
+    "broadcast": {"chain": "broadcast", "tree": "broadcast"},
+    "alltoall": {"direct": "all_to_all"},
+}
+START_SLACK_S = 2.5  # agents import scapy and build frame templates before the start
+
+
+def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
+                 node_of: Sequence[int]) -> Any:
+    algos = SCHEDULES.get(collective)
+    if algos is None:
+        raise FabricTwinError(f"collective: {collective!r} cannot run in emulation yet "
+                              f"(runs: {', '.join(SCHEDULES)})")
+    if algorithm == "auto":
+        algorithm = next(iter(algos))
+    if algorithm not in algos:
+        raise FabricTwinError(f"algorithm: {algorithm!r} not available for {collective} "
+                              f"(available: {', '.join(algos)})")
+    name = algos[algorithm]
+    if name == "hierarchical_all_reduce":
+        return build_schedule(name, node_of=list(node_of), size_bytes=size_bytes)
+    if name == "broadcast":
+        return build_schedule(name, n=ranks, size_bytes=size_bytes,
+                              algorithm="tree" if algorithm == "tree" else "chain")
+    return build_schedule(name, n=ranks, size_bytes=size_bytes)
+
+
+def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
+    plan = emu.plan
+    line = max(link.rate_bps for link in plan.links)
+    rtt_ms = 2 * sum(link.delay_ns for link in plan.delayed_links) / 1e6
+    pmtu = 4096 if plan.mtu >= 4096 + 68 else 1024
+    window = 256
+    # A full window queued at the slowest link must not look like a loss: the RTO
+    # covers draining it, plus the round trip over every delayed link.
+    drain_ms = window * (pmtu + 68) * 8 / min(link.rate_bps for link in plan.links) * 1e3
+    opts: dict[str, Any] = {
+        "pmtu": pmtu,
+        "window": window,
+        "line_rate_bps": line,
+        "rto_ms": 20.0 + 4 * rtt_ms + 2 * drain_ms,
+        "timeout_s": 30.0 + 10 * expected_s,
+        "linger_s": max(0.2, 2 * rtt_ms / 1000),
+    }
+    if dcqcn:
+        opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))
+    return opts
+
+
+def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
+            run_dir: Path, *, dcqcn: bool = False) -> dict[str, Any]:
+    """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row."""
+    plan = emu.plan
+    hosts = [h.name for h in plan.hosts]
+    node_of = _node_of(g, hosts)
+    sched = schedule_for(collective, algorithm, len(hosts), size_bytes, node_of)
+    slowest = min(link.rate_bps for link in plan.links)
+    expected_s = 8 * size_bytes * 2 / slowest
+    opts = _agent_options(emu, dcqcn, expected_s)
+    opts["start_at_ns"] = time.monotonic_ns() + int(START_SLACK_S * 1e9)
+    step_dir = run_dir / f"size-{size_bytes}"
+    step_dir.mkdir(parents=True, exist_ok=True)
+    opts["result"] = str(step_dir / "agent-{rank}.json")
+    configs = agent_configs(plan, sched, hosts, **opts)
+    commands = {}
+    for rank, cfg in configs.items():
+        path = step_dir / f"config-{rank}.json"
+        path.write_text(json.dumps(cfg))
+        commands[hosts[rank]] = f"{sys.executable} -m fabrictwin.traffic.agent --config {path}"
+    outputs = emu.run_in_hosts(commands)
+    results = []
+    for rank in configs:
+        path = step_dir / f"agent-{rank}.json"
+        if not path.exists():
+            raise FabricTwinError(f"agent on {hosts[rank]} wrote no result: "
+                                  f"{outputs[hosts[rank]].strip()[-200:]}")
+        results.append(json.loads(path.read_text()))
+    return summarise(results, collective, len(hosts), size_bytes, plan.dilation)
+
+
+def _node_of(g: Any, hosts: list[str]) -> list[int]:
+    """Hyper-node (or server) index of each host, for hierarchical schedules."""
+    keys = [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", g.nodes[h].get("server", i)))
+            for i, h in enumerate(hosts)]
+    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return [index[k] for k in keys]
+
+
+def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_bytes: int,
+              dilation: float) -> dict[str, Any]:
+    """nccl-tests' figures in hardware time, plus losses and congestion counters."""
+    sends = [s for r in results for s in r["sends"]]
+    recvs = [x for r in results for x in r["recvs"]]
+    started = [s["start_ns"] for s in sends if s["start_ns"]]
+    finished = [x["finish_ns"] for x in recvs if x["finish_ns"]]
+    if not started or not finished:
+        raise FabricTwinError("the collective moved no data")
+    time_hw_s = (max(finished) - min(started)) / 1e9 / dilation
+    algbw = size_bytes / time_hw_s / 1e9
+    start_of = {s["id"]: s["start_ns"] for s in sends}
+    fct = [(x["finish_ns"] - start_of[x["id"]]) / 1e3 / dilation for x in recvs
+           if x["done"] and start_of.get(x["id"])]
+    return {
+        "size_bytes": size_bytes,
+        "time_us": time_hw_s * 1e6,
+        "algbw_GBps": algbw,
+        "busbw_GBps": algbw * busbw_factor(collective, ranks),
+        "lost_bytes": sum(x["size_bytes"] - x["bytes_received"] for x in recvs
+                          if not x["data_ok"]),
+        "retransmits": sum(r["retransmits"] for r in results),
+        "cnps": sum(r["cnps_sent"] for r in results),
+        "ecn_marked": sum(r["ecn_marked"] for r in results),
+        "pfc_pauses": 0,  # PFC arrives with the lossless-fabric issue
+        "ok": all(r["ok"] for r in results),
+        "emulated_time_s": (max(finished) - min(started)) / 1e9,
+        "transfers": len(recvs),
+        "fct_us": fct,
+    }
+
+
+def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
+              run_dir: Path, *, dcqcn: bool = False,
+              on_row: Callable[[dict[str, Any]], None] = lambda _r: None) -> list[dict[str, Any]]:
+    rows = []
+    for size in sizes:
+        rows.append(measure(emu, g, collective, algorithm, size, run_dir, dcqcn=dcqcn))
+        on_row(rows[-1])
+    return rows
