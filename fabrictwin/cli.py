@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fabrictwin import __version__, cli_controller, cli_emulate, cli_project
+from fabrictwin import __version__, cli_controller, cli_emulate, cli_project, cli_run
 from fabrictwin.cli_common import library_from_args
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.report import describe, hardware_table, print_tables, topology_table
@@ -148,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
     # Larger commands live in their own modules and add their parsers here.
     cli_emulate.register(sub, common)
     cli_controller.register(sub, common)
+    cli_run.register(sub, common)
     cli_project.register(sub, common)
     return p
 

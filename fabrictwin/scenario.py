@@ -1,7 +1,8 @@
 """Scenario files: what a run builds and drives. Strict: unknown keys are errors.
 
-Keys so far: ``name``, ``description``, ``topology`` (a spec string, see
-``fabrictwin topo list``). Later parts of fabrictwin add traffic and policy.
+Keys: ``name``, ``description``, ``topology`` (a spec string, see ``fabrictwin
+topo list``) and, for ``fabrictwin run``, ``collective``, ``sizes``, ``algorithm``
+and ``dilation``. Later parts of fabrictwin add controller policy.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class Scenario:
     name: str
     topology: str
     description: str = ""
+    collective: str = ""  # e.g. all_reduce: `fabrictwin run` drives it
+    sizes: str = "1M:4M"  # one size or MIN:MAX, doubling as nccl-tests -f 2
+    algorithm: str = "auto"
+    dilation: float = 0.0  # 0: automatic
 
 
 def load_scenario(path: Path) -> Scenario:

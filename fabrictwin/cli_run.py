@@ -1,0 +1,127 @@
+"""``fabrictwin run``: a collective over the emulated fabric, reported like nccl-tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fabrictwin.cli_common import library_from_args
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.scenario import load_scenario, scenario_topology
+from fabrictwin.topologies.registry import build_topology
+from fabrictwin.units import parse_size_bytes
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``1M`` or ``1M:64M`` (doubling, as nccl-tests -f 2)."""
+    lo_text, sep, hi_text = text.partition(":")
+    lo = parse_size_bytes(lo_text, "--sizes")
+    hi = parse_size_bytes(hi_text, "--sizes") if sep else lo
+    if hi < lo:
+        raise FabricTwinError(f"--sizes: {hi_text} is smaller than {lo_text}")
+    sizes = [lo]
+    while sizes[-1] * 2 <= hi:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Any, str, str, list[int], float | None, str]:
+    from fabrictwin.fabric.model.collectives import canonical_collective
+
+    lib = library_from_args(args)
+    if args.scenario:
+        path = Path(args.scenario)
+        sc = load_scenario(path)
+        if not sc.collective and not args.collective:
+            raise FabricTwinError(f"{path}: collective: missing (the scenario drives no traffic)")
+        g = scenario_topology(sc, path, lib)
+        collective = args.collective or sc.collective
+        sizes_text = args.sizes or sc.sizes
+        algo = args.algo or sc.algorithm
+        dilation = args.dilation if args.dilation is not None else (sc.dilation or None)
+        name = sc.name
+    else:
+        if not args.topo or not args.collective:
+            raise FabricTwinError("give a scenario file, or --collective and --topo")
+        g = build_topology(args.topo, lib)
+        collective, sizes_text, algo = args.collective, args.sizes or "1M:4M", args.algo or "auto"
+        dilation, name = args.dilation, args.collective
+    try:
+        collective = canonical_collective(collective)
+    except FabricTwinError as exc:
+        raise FabricTwinError(f"--{exc}") from None
+    if dilation is not None and not dilation > 0:
+        raise FabricTwinError(f"--dilation must be positive, got {dilation:g}")
+    return g, collective, algo, parse_sizes(sizes_text), dilation, name
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fabrictwin.fabric.emulation.session import emulate
+    from fabrictwin.runs.collective import run_sizes, schedule_for
+    from fabrictwin.runs.outputs import nccl_table, write_outputs
+
+    g, collective, algo, sizes, dilation, name = _inputs(args)
+    ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
+    schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
+    out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    err = Console(stderr=True)
+    doc: dict[str, Any] = {}
+
+    def inside(emu: Any) -> None:
+        pcap = out_dir / "sample.pcap"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        first = emu.plan.hosts[0]
+        cap = emu.net.nameToNode[first.name].popen(
+            ["tcpdump", "-i", first.intfs[0], "-c", "200", "-w", str(pcap), "udp port 4791"])
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total} sizes"), TimeElapsedColumn(),
+                console=err, transient=True) as bar:
+            task = bar.add_task(f"{collective} on {ranks} ranks", total=len(sizes))
+            doc["results"] = run_sizes(emu, g, collective, algo, sizes, out_dir / "agents",
+                                       dcqcn=args.dcqcn,
+                                       on_row=lambda _r: bar.advance(task))
+        cap.terminate()
+        cap.wait(timeout=5)
+
+    with err.status("bringing the fabric up"):
+        summary = emulate(g, dilation, controller=not args.static, loaded=True,
+                          profiles=getattr(args, "profiles", None), inside=inside,
+                          progress=lambda m: None)
+    doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,
+           "ranks": ranks, "dilation": summary["dilation"], "cpu_bound": summary["cpu_bound"],
+           "forwarding": summary.get("forwarding"), "emulation": summary,
+           "results": doc.get("results", [])}
+    written = write_outputs(out_dir, doc)
+    if args.json:
+        rows = [{k: v for k, v in r.items() if k != "fct_us"} for r in doc["results"]]
+        print(json.dumps({**doc, "results": rows}, indent=2))
+    else:
+        console = Console()
+        console.print(nccl_table(collective, ranks, doc["results"]))
+        console.print(f"dilation {doc['dilation']:.4g}, cpu_bound {doc['cpu_bound']}; wrote "
+                      + ", ".join(str(p) for p in written))
+    ok = summary["ok"] and all(r["ok"] for r in doc["results"])
+    return 0 if ok else 1
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    r = sub.add_parser("run", parents=[common],
+                       help="run a collective over the emulated fabric (nccl-tests style)")
+    r.add_argument("scenario", nargs="?", help="scenario YAML (or use --collective/--topo)")
+    r.add_argument("--collective", help="all_reduce, all_gather, reduce_scatter, broadcast, "
+                   "alltoall")
+    r.add_argument("--topo", metavar="SPEC", help="topology spec, e.g. hypernode,profile=dgx-h100")
+    r.add_argument("--sizes", help="SIZE or MIN:MAX, doubling (default 1M:4M)")
+    r.add_argument("--algo", help="ring, tree, hd, hierarchical, chain, direct (default auto)")
+    r.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
+    r.add_argument("--dcqcn", action="store_true", help="senders run DCQCN")
+    r.add_argument("--static", action="store_true", help="static flows instead of the controller")
+    r.add_argument("--json", action="store_true", help="print the results document as JSON")
+    r.add_argument("--out", default="results", help="results directory (default results/)")
+    r.set_defaults(func=cmd_run)
