@@ -123,3 +123,29 @@ def test_mininet_visible_in_venv():
     mininet = pytest.importorskip("mininet.net")
     assert mininet.VERSION.startswith("2.3")
     assert shutil.which("mnexec") is not None
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["run", "--topo", "fat_tree,k=2"], "give a scenario file, or --collective and --topo"),
+    (["run", "--collective", "allsum", "--topo", "fat_tree,k=2"], "--collective: unknown"),
+    (["run", "--collective", "allreduce", "--topo", "fat_tree,k=2", "--sizes", "4M:1M"],
+     "--sizes: 1M is smaller than 4M"),
+    (["run", "--collective", "allreduce", "--topo", "fat_tree,k=2", "--dilation", "0"],
+     "--dilation must be positive"),
+    (["run", "--collective", "allreduce", "--topo", "fat_tree,k=2", "--algo", "nvls"],
+     "algorithm: 'nvls' not available for all_reduce"),
+])
+def test_run_bad_input_before_anything_starts(args, fragment):
+    out = run_cli(*args)
+    assert out.returncode == 2, out.stderr
+    assert fragment in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_run_scenario_key_paths(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\nsizes: [1]\n")
+    out = run_cli("run", str(bad))
+    assert out.returncode == 2 and f"{bad}: sizes: expected a string" in out.stderr
+    bad.write_text("name: x\ntopology: fat_tree,k=2\n")
+    out = run_cli("run", str(bad))
+    assert out.returncode == 2 and "collective: missing" in out.stderr

@@ -83,7 +83,7 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
 
 
 def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
-            run_dir: Path, *, dcqcn: bool = False) -> dict[str, Any]:
+            run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0) -> dict[str, Any]:
     """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row."""
     plan = emu.plan
     hosts = [h.name for h in plan.hosts]
@@ -93,6 +93,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     expected_s = 8 * size_bytes * 2 / slowest
     opts = _agent_options(emu, dcqcn, expected_s)
     opts["start_at_ns"] = time.monotonic_ns() + int(START_SLACK_S * 1e9)
+    opts["drop_every_n"] = drop_every_n  # loss injection at the receivers (tests)
     step_dir = run_dir / f"size-{size_bytes}"
     step_dir.mkdir(parents=True, exist_ok=True)
     opts["result"] = str(step_dir / "agent-{rank}.json")
@@ -154,10 +155,11 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
 
 
 def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
-              run_dir: Path, *, dcqcn: bool = False,
+              run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0,
               on_row: Callable[[dict[str, Any]], None] = lambda _r: None) -> list[dict[str, Any]]:
     rows = []
     for size in sizes:
-        rows.append(measure(emu, g, collective, algorithm, size, run_dir, dcqcn=dcqcn))
+        rows.append(measure(emu, g, collective, algorithm, size, run_dir, dcqcn=dcqcn,
+                            drop_every_n=drop_every_n))
         on_row(rows[-1])
     return rows
