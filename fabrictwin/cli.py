@@ -98,6 +98,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         console.print("emulation skipped: it needs root (sudo make demo)")
         return 0
+    if scenario.collective:
+        return cli_run.cmd_run(argparse.Namespace(
+            scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
+            dilation=None, dcqcn=False, static=False, json=False, out="results",
+            profiles=getattr(args, "profiles", None)))
     summary = cli_emulate.run_emulation(g, None, False, None, Console(stderr=True))
     console.print(cli_emulate.summary_table(summary))
     return 0 if summary["ok"] else 1

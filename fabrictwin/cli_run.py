@@ -94,7 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           profiles=getattr(args, "profiles", None), inside=inside,
                           progress=lambda m: None)
     doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,
-           "ranks": ranks, "dilation": summary["dilation"], "cpu_bound": summary["cpu_bound"],
+           "ranks": ranks, "dilation": summary["dilation"],
+           # untrustworthy when a core saturated while data moved (bring-up excluded)
+           "cpu_bound": any(r.get("cpu_bound") for r in doc.get("results", [])),
            "forwarding": summary.get("forwarding"), "emulation": summary,
            "results": doc.get("results", [])}
     written = write_outputs(out_dir, doc)
@@ -102,7 +104,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows = [{k: v for k, v in r.items() if k != "fct_us"} for r in doc["results"]]
         print(json.dumps({**doc, "results": rows}, indent=2))
     else:
+        from fabrictwin.cli_emulate import summary_table
+
         console = Console()
+        console.print(summary_table(summary))
         console.print(nccl_table(collective, ranks, doc["results"]))
         console.print(f"dilation {doc['dilation']:.4g}, cpu_bound {doc['cpu_bound']}; wrote "
                       + ", ".join(str(p) for p in written))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.cpu import CpuWatch
 from fabrictwin.fabric.model.collectives import busbw_factor
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
@@ -103,7 +104,8 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         path = step_dir / f"config-{rank}.json"
         path.write_text(json.dumps(cfg))
         commands[hosts[rank]] = f"{sys.executable} -m fabrictwin.traffic.agent --config {path}"
-    outputs = emu.run_in_hosts(commands)
+    with CpuWatch() as cpu:
+        outputs = emu.run_in_hosts(commands)
     results = []
     for rank in configs:
         path = step_dir / f"agent-{rank}.json"
@@ -111,7 +113,11 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
             raise FabricTwinError(f"agent on {hosts[rank]} wrote no result: "
                                   f"{outputs[hosts[rank]].strip()[-200:]}")
         results.append(json.loads(path.read_text()))
-    return summarise(results, collective, len(hosts), size_bytes, plan.dilation)
+    row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
+    # Only while data moved: agents importing scapy beforehand are not the measurement.
+    busy = cpu.window(row.pop("started_ns"), row.pop("finished_ns"))
+    row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3))
+    return row
 
 
 def _node_of(g: Any, hosts: list[str]) -> list[int]:
@@ -149,6 +155,8 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
         "pfc_pauses": 0,  # PFC arrives with the lossless-fabric issue
         "ok": all(r["ok"] for r in results),
         "emulated_time_s": (max(finished) - min(started)) / 1e9,
+        "started_ns": min(started),
+        "finished_ns": max(finished),
         "transfers": len(recvs),
         "fct_us": fct,
     }

@@ -25,13 +25,13 @@ ROW_KEYS = ("size_bytes", "time_us", "algbw_GBps", "busbw_GBps", "lost_bytes", "
 
 def nccl_table(collective: str, ranks: int, rows: Sequence[dict[str, Any]]) -> Table:
     """The table nccl-tests prints: size, count, type, time, algbw, busbw, plus losses."""
-    t = Table(title=f"{collective} on {ranks} ranks (emulated, hardware time)")
-    for col in ("size (B)", "count", "type", "time (us)", "algbw (GB/s)", "busbw (GB/s)",
-                "retransmits", "lost (B)", "cnps"):
-        t.add_column(col, justify="right")
+    t = Table(title=f"{collective} on {ranks} ranks (emulated, in hardware time)",
+              caption="time in us, algbw/busbw in GB/s, lost in bytes")
+    for col in ("size", "count", "type", "time", "algbw", "busbw", "retx", "lost", "cnps"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float",
-                  f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.3f}", f"{r['busbw_GBps']:.3f}",
+                  f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.2f}", f"{r['busbw_GBps']:.2f}",
                   str(r["retransmits"]), str(r["lost_bytes"]), str(r["cnps"]))
     return t
 

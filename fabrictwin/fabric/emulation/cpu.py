@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 #: Busy share of all cores above which a run is flagged ``cpu_bound``.
@@ -29,6 +30,7 @@ class CpuWatch:
     interval_s: float = 0.25
     samples: list[float] = field(default_factory=list)  # whole machine
     hottest: list[float] = field(default_factory=list)  # busiest core
+    times_ns: list[int] = field(default_factory=list)  # time.monotonic_ns() of each sample
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -45,6 +47,7 @@ class CpuWatch:
                 total = sum(t1 - t0 for (_, t0), (_, t1) in pairs)
                 self.samples.append(busy / total)
                 self.hottest.append(max(shares))
+                self.times_ns.append(time.monotonic_ns())
             before = after
 
     def __enter__(self) -> CpuWatch:
@@ -72,6 +75,13 @@ class CpuWatch:
         """
         hot = sum(s >= CPU_BOUND_SHARE for s in self.hottest)
         return bool(self.hottest) and hot >= max(1, len(self.hottest) // 4)
+
+    def window(self, start_ns: int, end_ns: int) -> CpuWatch:
+        """The samples taken between two monotonic instants (e.g. while traffic ran)."""
+        keep = [i for i, t in enumerate(self.times_ns)
+                if start_ns <= t <= end_ns + int(self.interval_s * 1e9)]
+        return CpuWatch(self.interval_s, [self.samples[i] for i in keep],
+                        [self.hottest[i] for i in keep], [self.times_ns[i] for i in keep])
 
     def summary(self) -> dict[str, object]:
         return {"cpu_mean": round(self.mean, 3), "cpu_peak": round(self.peak, 3),
