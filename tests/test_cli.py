@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from fabrictwin.topologies.registry import build_topology
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_topo_check_json_fat_tree():
@@ -74,11 +74,15 @@ def test_topo_show_writes_png_graphml_json(tmp_path):
 
 
 def test_demo_prints_default_factory_report():
-    out = run_cli("demo")
+    # the emulated part of the demo is `fabrictwin run`, tested in test_run_root.py
+    out = run_cli("demo", "--no-emulation")
     assert out.returncode == 0, out.stderr
-    for fragment in ("scenario default", "bisection bandwidth", "dgx-h100", "zr400",
-                     "scale-across bandwidth"):
+    for fragment in ("scenario default", "bisection bandwidth", "dgx-h100", "cx7-400g",
+                     "scale-out bandwidth"):
         assert fragment in out.stdout
+    out = run_cli("demo", "--no-emulation", "--scenario",
+                  str(ROOT / "fabrictwin/scenarios/two-dc.yaml"))
+    assert out.returncode == 0 and "scale-across bandwidth" in out.stdout and "zr400" in out.stdout
 
 
 def test_profiles_list_and_show():

@@ -143,8 +143,10 @@ def test_sigkill_then_clean_leaves_nothing_of_ours_and_spares_the_rest():
         state = RUN_ROOT / f"ft{proc.pid}" / "state.json"
         deadline = time.time() + 90
         while time.time() < deadline:
-            if state.exists() and len(json.loads(state.read_text())["pids"]) > 2:
-                break  # hosts and the delay line are up
+            # controller + 2 hosts + the delay line, and the bridges: fully up
+            if state.exists() and len(json.loads(state.read_text())["pids"]) >= 4 and \
+                    ovs.our_bridges(f"ft{proc.pid}"):
+                break
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.2)
         pids = json.loads(state.read_text())["pids"]

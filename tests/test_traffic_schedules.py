@@ -219,10 +219,11 @@ def test_kv_transfer_reshards_prefill_to_decode(tp_p, tp_d, requests, blocks, se
     held = check_orders(s, seed)
     for r, c, want in s.goal:
         assert held[r][c] == want and r in decode[0]
-    # every decode rank ends with an equal share of each request's heads
+    # every decode rank ends with an equal share of each request's heads, up to the
+    # rounding of each block's split over the prefill shards and the decode ranks
     per_rank = {d: sum(s.chunk_bytes[c] for r, c, _ in s.goal if r == d) for d in decode[0]}
     assert max(per_rank.values(), default=0) - min(per_rank.values(), default=0) <= \
-        requests * blocks * 2
+        requests * blocks * (tp_p + tp_d)
 
 
 def test_kv_pool_read_answers_after_the_request():

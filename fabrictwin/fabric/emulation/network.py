@@ -145,7 +145,8 @@ class Emulation:
                 node.terminate()
             self.net = None
         if self.state is not None:
-            remove_run(self.state.run_id, [])
+            # by tag, and by name: an interface made but not yet tagged is ours too
+            remove_run(self.state.run_id, [], names=self._root_intfs())
             self.state = None
 
     # -- bring-up steps ---------------------------------------------------------------------
@@ -184,6 +185,7 @@ class Emulation:
                 pair(link.intf_v, link.v, f"{link.delay_line}b", None)
             else:
                 pair(link.intf_u, link.u, link.intf_v, link.v)
+        # `ip link add` takes no alias: tag right after, in the same batch
         ip_batch(lines + [f"link set dev {n} alias {alias} up" for n in up])
         host_by_name = {h.name: h for h in plan.hosts}
         for link in plan.links:

@@ -68,8 +68,11 @@ def _ours(pid: int) -> bool:
                                       b"fabrictwin.controllers"))
 
 
-def remove_run(run_id: str, pids: list[int]) -> list[str]:
-    """Remove one run's bridges, interfaces, processes and directory; say what went."""
+def remove_run(run_id: str, pids: list[int], names: list[str] | None = None) -> list[str]:
+    """Remove one run's bridges, interfaces, processes and directory; say what went.
+
+    ``names``: interfaces the (live) run knows it created, removed even if untagged.
+    """
     removed = []
     for pid in pids:
         if _alive(pid) and _ours(pid):
@@ -79,7 +82,9 @@ def remove_run(run_id: str, pids: list[int]) -> list[str]:
             except ProcessLookupError:
                 pass
     bridges = ovs.our_bridges(run_id)
-    intfs = [n for n, alias in root_links().items() if alias == f"{ALIAS_PREFIX}{run_id}"]
+    wanted = set(names or ())
+    intfs = [n for n, alias in root_links().items()
+             if alias == f"{ALIAS_PREFIX}{run_id}" or n in wanted]
     # Both are slow (kernel RCU per veth, OVS per port) and independent: overlap them.
     with ThreadPoolExecutor(max_workers=2) as pool:
         jobs = [pool.submit(ovs.delete_bridges, bridges),
