@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import time
@@ -126,9 +127,13 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
     from fabrictwin.controllers.process import start_controller
 
     log_path = RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl"
-    with start_controller(g.graph["spec"], free_port(), log=log_path, dilation=plan.dilation,
-                          queue_source=QUEUE_SOURCE, profiles=profiles) as ctl:
-        yield ctl
+    try:
+        with start_controller(g.graph["spec"], free_port(), log=log_path,
+                              dilation=plan.dilation, queue_source=QUEUE_SOURCE,
+                              profiles=profiles) as ctl:
+            yield ctl
+    finally:  # the run's directory outlives the emulation only while the controller runs
+        shutil.rmtree(log_path.parent, ignore_errors=True)
 
 
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,

@@ -49,6 +49,8 @@ def new_run() -> RunState:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) would signal our own process group
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -93,7 +95,9 @@ def remove_run(run_id: str, pids: list[int], names: list[str] | None = None) -> 
             job.result()
     removed += [f"bridge {b}" for b in bridges]
     removed += [f"interface {n}" for n in intfs]
-    shutil.rmtree(RUN_ROOT / run_id, ignore_errors=True)
+    if (RUN_ROOT / run_id).exists():
+        shutil.rmtree(RUN_ROOT / run_id, ignore_errors=True)
+        removed.append(f"run directory {RUN_ROOT / run_id}")
     return removed
 
 
@@ -104,8 +108,11 @@ def clean() -> list[str]:
         for d in RUN_ROOT.iterdir():
             try:
                 data = json.loads((d / "state.json").read_text())
-            except (OSError, ValueError):
-                data = {"pid": 0, "pids": []}
+            except (OSError, ValueError):  # killed before its state was written
+                pid = d.name[2:] if d.name.startswith("ft") else ""
+                data = {"pid": int(pid) if pid.isdigit() else 0, "pids": []}
+            if not d.is_dir():
+                continue
             if not _alive(int(data.get("pid", 0))):
                 runs[d.name] = [int(p) for p in data.get("pids", [])]
     # Tagged bridges and interfaces of runs that left no state directory.
