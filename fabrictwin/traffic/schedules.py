@@ -55,29 +55,27 @@ def _everything(b: Builder, n: int, chunks: int) -> None:
             b.want(r, c, full)
 
 
-def _ring_rs(b: Builder, base: int, rings: Sequence[Ring]) -> int:
-    """Ring reduce-scatter on each (members, groups): member i ends with group i. Steps used."""
+def _ring_pass(b: Builder, base: int, rings: Sequence[Ring], shift: int, op: str) -> int:
+    """One ring pass on each (members, groups): at step s member i sends group i-s-shift."""
     steps = max((len(m) - 1 for m, _ in rings), default=0)
     for s in range(steps):
         for members, groups in rings:
             m = len(members)
             if s < m - 1:
                 for i in range(m):
-                    b.send(base + s, members[i], members[(i + 1) % m], groups[(i - s - 1) % m],
-                           REDUCE)
+                    b.send(base + s, members[i], members[(i + 1) % m],
+                           groups[(i - s - shift) % m], op)
     return steps
+
+
+def _ring_rs(b: Builder, base: int, rings: Sequence[Ring]) -> int:
+    """Ring reduce-scatter on each (members, groups): member i ends with group i. Steps used."""
+    return _ring_pass(b, base, rings, 1, REDUCE)
 
 
 def _ring_ag(b: Builder, base: int, rings: Sequence[Ring]) -> int:
     """Ring all-gather on each (members, groups): member i starts with group i."""
-    steps = max((len(m) - 1 for m, _ in rings), default=0)
-    for s in range(steps):
-        for members, groups in rings:
-            m = len(members)
-            if s < m - 1:
-                for i in range(m):
-                    b.send(base + s, members[i], members[(i + 1) % m], groups[(i - s) % m], COPY)
-    return steps
+    return _ring_pass(b, base, rings, 0, COPY)
 
 
 def ring_all_reduce(n: int, size_bytes: int, order: Sequence[int] | None = None) -> Schedule:
