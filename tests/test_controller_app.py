@@ -34,7 +34,12 @@ from fabrictwin.controllers.messages import (
     SetQueue,
     match,
 )
-from fabrictwin.controllers.ofp import HASH_FIELDS, SelectionMethod, to_ofp
+from fabrictwin.controllers.ofp import (
+    HASH_FIELDS,
+    SelectionMethod,
+    hash_basis,
+    to_ofp,
+)
 from fabrictwin.controllers.policy import PolicyCore
 from fabrictwin.topologies.registry import build_topology
 
@@ -148,13 +153,14 @@ def test_group_mod_openflow15_hashes_the_udp_five_tuple():
     g = to_ofp(dp, GROUP)
     assert [b.properties[0].weight for b in g.buckets] == [20, 1000, 1]
     (prop,) = g.properties
-    assert isinstance(prop, SelectionMethod) and prop.param == GROUP.group_id
+    basis = hash_basis(GROUP.dpid, GROUP.group_id)
+    assert isinstance(prop, SelectionMethod) and prop.param == basis
     raw = prop.serialize()
     tlv_bytes = sum(4 + size for _, size in HASH_FIELDS)
     assert len(raw) % 8 == 0
     kind, length, vendor, exp_type, _pad, method, param = struct.unpack_from("!HHIII16sQ", raw)
     assert (kind, length, vendor, exp_type) == (0xFFFF, 40 + tlv_bytes, 0x154D, 1)
-    assert method.rstrip(b"\0") == b"hash" and param == GROUP.group_id
+    assert method.rstrip(b"\0") == b"hash" and param == basis
     headers = []
     off = 40
     while off < length:
