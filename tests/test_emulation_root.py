@@ -90,7 +90,12 @@ def test_topology_comes_up_and_every_pair_pings(spec):
 
 
 def test_scale_across_delay_matches_configured_rtt():
-    """RTT added by the DCI delay is within 10% of the configured dilated RTT."""
+    """End to end across a DCI link: RTT added by the delay within 10% of the configured one.
+
+    The emulator's own ~1 ms RTT over six userspace switches is measured in a run whose
+    DCI delay is below the floor and subtracted; its run-to-run noise (~0.1 ms) is why
+    the 2 ms case is checked on the delay line itself below.
+    """
     spec = "multi_dc,dcs=2,leaves=1,spines=1,hosts_per_leaf=1,distance_km=10"
     g = build_topology(spec)
     one_way_hw_ns = [d["latency_ns"] for *_, d in g.edges(data=True)
@@ -100,17 +105,49 @@ def test_scale_across_delay_matches_configured_rtt():
     def measure(label):
         def inside(emu):
             a, b = emu.plan.hosts
-            results[label] = statistics.median(ping_rtts_ms(host(emu, a.name), b.ip))
+            results[label] = statistics.median(ping_rtts_ms(host(emu, a.name), b.ip, 50))
         return inside
 
     emulate(g, 1.0, inside=measure("base"))  # DCI delay below the floor: not emulated
-    for rtt_ms in (2.0, 10.0):
+    for rtt_ms in (10.0, 20.0):
         d = rtt_ms * 1e6 / 2 / one_way_hw_ns
         emulate(g, d, inside=measure(rtt_ms))
         added = results[rtt_ms] - results["base"]
         print(f"configured RTT {rtt_ms} ms: measured {results[rtt_ms]:.3f} ms, "
               f"base {results['base']:.3f} ms, added {added:.3f} ms")
         assert added == pytest.approx(rtt_ms, rel=0.10)
+
+
+@pytest.mark.parametrize("rtt_ms", [2.0, 5.0])
+def test_delay_line_accuracy(rtt_ms):
+    """The userspace delay line alone, between two namespaces: RTT within 10% at 2 ms."""
+    ns = ("ftdl-a", "ftdl-b")
+    line = None
+    try:
+        for n, (intf, peer, ip) in zip(ns, (("x0", "ftdlt0", "10.77.0.1"),
+                                             ("x1", "ftdlt1", "10.77.0.2")), strict=True):
+            subprocess.run(["ip", "netns", "add", n], check=True)
+            subprocess.run(["ip", "link", "add", intf, "netns", n, "type", "veth", "peer",
+                            "name", peer], check=True)
+            subprocess.run(["ip", "-n", n, "addr", "add", f"{ip}/24", "dev", intf], check=True)
+            subprocess.run(["ip", "-n", n, "link", "set", intf, "up"], check=True)
+            subprocess.run(["ip", "link", "set", peer, "up"], check=True)
+        line = subprocess.Popen([sys.executable, "-m", "fabrictwin.fabric.emulation.delayline",
+                                 "ftdlt0", "ftdlt1", str(int(rtt_ms / 2 * 1e6))])
+        time.sleep(0.5)
+        out = subprocess.run(["ip", "netns", "exec", ns[0], "ping", "-n", "-c", "50", "-i",
+                              "0.02", "10.77.0.2"], capture_output=True, text=True).stdout
+        rtt = statistics.median(float(x) for x in re.findall(r"time=([0-9.]+)", out))
+        print(f"delay line: configured RTT {rtt_ms} ms, measured {rtt:.3f} ms")
+        assert rtt == pytest.approx(rtt_ms, rel=0.10)
+    finally:
+        if line is not None:
+            line.terminate()
+            line.wait(timeout=5)
+        for n in ns:
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        for peer in ("ftdlt0", "ftdlt1"):
+            subprocess.run(["ip", "link", "del", peer], capture_output=True)
 
 
 def test_dilated_link_rate_with_iperf3():

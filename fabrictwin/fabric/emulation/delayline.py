@@ -27,7 +27,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29  # default slack of 50 us would add to every delay
 BUF_BYTES = 8 << 20
 MAX_FRAME = 65536
-SPIN_NS = 150_000
+SPIN_NS = 300_000
 
 
 def open_port(ifname: str) -> socket.socket:
