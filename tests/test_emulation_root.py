@@ -157,8 +157,13 @@ def test_dilated_link_rate_with_iperf3():
 
     def inside(emu):
         a, b = emu.plan.hosts
-        host(emu, b.name).cmd("iperf3 -s -1 -D; sleep 0.3")
-        out["json"] = host(emu, a.name).cmd(f"iperf3 -c {b.ip} -t 4 -O 1 -J")
+        server = host(emu, b.name).popen(["iperf3", "-s", "-1"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)
+            out["json"] = host(emu, a.name).cmd(f"iperf3 -c {b.ip} -t 4 -O 1 -J")
+        finally:
+            server.kill()
+            server.wait()
 
     summary = emulate(g, 4000.0, inside=inside)
     got = json.loads(out["json"])["end"]["sum_received"]["bits_per_second"]

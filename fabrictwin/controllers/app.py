@@ -9,6 +9,11 @@ Messages for a switch go out as one buffer (one socket write per event, not one 
 flow-mod), and every batch ends with a barrier whose reply times it: a switch's first
 install is logged as ``switch_ready``, a reroute as ``reroute_installed`` once every
 switch it touched has replied.
+
+A switch that speaks none of the controller's OpenFlow versions is refused with one
+line on stderr and one ``error`` decision naming it: before closing, the controller
+asks the switch its DPID in the switch's own version (the features request is the
+same 8-byte header in every version), so the line says which bridge to fix.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,10 +46,51 @@ hub = importlib.import_module(f"{_BASE}.lib.hub")
 ofproto_v1_3 = importlib.import_module(f"{_BASE}.ofproto.ofproto_v1_3")
 ofproto_v1_4 = importlib.import_module(f"{_BASE}.ofproto.ofproto_v1_4")
 ofproto_v1_5 = importlib.import_module(f"{_BASE}.ofproto.ofproto_v1_5")
+ofp_handler = importlib.import_module(f"{_BASE}.controller.ofp_handler")
 set_ev_cls = handler.set_ev_cls
 CONFIG, MAIN, DEAD = handler.CONFIG_DISPATCHER, handler.MAIN_DISPATCHER, handler.DEAD_DISPATCHER
 
 log = logging.getLogger(__name__)
+
+# the same in every OpenFlow version, like the header and the error message's layout
+OFPT_ERROR, OFPT_FEATURES_REQUEST = 1, 5
+OFPET_HELLO_FAILED, OFPHFC_INCOMPATIBLE = 0, 0
+REFUSAL_XID = 0xFFFFFFF0
+DPID_WAIT_S = 2.0  # for the features reply of a refused switch
+OF_NAMES = {1: "1.0", 2: "1.1", 3: "1.2", 4: "1.3", 5: "1.4", 6: "1.5"}
+
+
+def of_names(versions: Any) -> str:
+    return ", ".join(OF_NAMES.get(v, f"0x{v:02x}") for v in sorted(versions))
+
+
+# -- version negotiation -------------------------------------------------------------------
+# os-ken's handshake handler refuses a switch of another OpenFlow version with a log line
+# naming only the socket address (the DPID comes later, in the features reply). These
+# wrappers remember what the switch's hello offered and hand the refusal to the app.
+_refuse_hook: list[Any] = []  # the app's refuse(datapath, reason), once it exists
+_os_ken_hello = ofp_handler.OFPHandler.hello_handler
+_os_ken_hello_failed = ofp_handler.OFPHandler._hello_failed
+
+
+def _hello_handler(self: Any, ev: Any) -> None:
+    msg = ev.msg
+    offered = {v for e in getattr(msg, "elements", None) or []
+               for v in getattr(e, "versions", ())}
+    msg.datapath.fabrictwin_hello = (msg.version, offered or {msg.version})
+    _os_ken_hello(self, ev)
+
+
+def _hello_failed(self: Any, datapath: Any, error_desc: str) -> None:
+    if _refuse_hook and hasattr(datapath, "fabrictwin_hello"):
+        _refuse_hook[0](datapath, error_desc)
+    else:
+        _os_ken_hello_failed(self, datapath, error_desc)
+
+
+_hello_handler.callers = _os_ken_hello.callers  # type: ignore[attr-defined]
+ofp_handler.OFPHandler.hello_handler = _hello_handler
+ofp_handler.OFPHandler._hello_failed = _hello_failed
 
 
 # -- the app -------------------------------------------------------------------------------
@@ -85,6 +132,9 @@ class FabricTwinController(app_manager.OSKenApp if hasattr(app_manager, "OSKenAp
         self.port_tx: dict[int, dict[int, int]] = {}
         self._queue_error_logged = False
         self._warned_udp_hash = False
+        self.refusing: dict[Any, str] = {}  # datapath -> os-ken's reason, until its DPID
+        self.refused: set[tuple[int | None, str]] = set()  # said once per DPID/versions
+        _refuse_hook[:] = [self.refuse]
 
     def start(self) -> Any:
         thread = super().start()
@@ -210,6 +260,8 @@ class FabricTwinController(app_manager.OSKenApp if hasattr(app_manager, "OSKenAp
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [handler.HANDSHAKE_DISPATCHER, CONFIG, MAIN])
     def _error(self, ev: Any) -> None:
         msg = ev.msg
+        if getattr(msg.datapath, "fabrictwin_refused", False):
+            return  # a refused switch answering the refusal: said already
         ofp = msg.datapath.ofproto
         failed = ofp.ofp_msg_type_to_str(msg.data[1]) if len(msg.data) >= 2 else "?"
         switch = self.core.switch_of(msg.datapath.id) if msg.datapath.id else None
@@ -217,6 +269,54 @@ class FabricTwinController(app_manager.OSKenApp if hasattr(app_manager, "OSKenAp
                     msg.code, failed)
         self.rt.log.write([Decision(time.time(), "of_error", {
             "switch": switch, "type": msg.type, "code": msg.code, "msg_type": failed})])
+
+    # -- a switch of another OpenFlow version -----------------------------------------------
+    def refuse(self, dp: Any, reason: str) -> None:
+        """Ask the switch its DPID in its own version, then refuse it (or on timeout)."""
+        version, _offered = dp.fabrictwin_hello
+        with self.lock:
+            self.refusing[dp] = reason
+        dp.send(struct.pack("!BBHI", version, OFPT_FEATURES_REQUEST, 8, REFUSAL_XID))
+        hub.spawn(self._refuse_later, dp)
+
+    def _refuse_later(self, dp: Any) -> None:
+        hub.sleep(DPID_WAIT_S)
+        self._report_refusal(dp, None)
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, handler.HANDSHAKE_DISPATCHER)
+    def _features_refused(self, ev: Any) -> None:
+        self._report_refusal(ev.msg.datapath, ev.msg.datapath_id)
+
+    def _report_refusal(self, dp: Any, dpid: int | None) -> None:
+        with self.lock:
+            reason = self.refusing.pop(dp, None)
+            if reason is None:
+                return  # reported already (features reply, then the timeout)
+            version, offered = dp.fabrictwin_hello
+            switch = self.core.switch_of(dpid) if dpid is not None else None
+            ours = of_names(self.OFP_VERSIONS)
+            who = (f"switch {switch or '(not in ' + self.core.spec + ')'} "
+                   f"dpid {dpid:016x}" if dpid is not None else "switch (DPID unknown)")
+            key = (dpid, of_names(offered))
+            if key not in self.refused:
+                self.refused.add(key)
+                host, port = (dp.address or ("?", 0))[:2]
+                log.error("%s at %s:%s speaks OpenFlow %s, this controller %s: refused "
+                          "(add OpenFlow13 to the bridge's protocols)", who, host, port,
+                          of_names(offered), ours)
+                self.rt.log.write([Decision(time.time(), "error", {
+                    "error": "openflow_version", "switch": switch,
+                    "dpid": None if dpid is None else f"{dpid:016x}",
+                    "switch_versions": sorted(OF_NAMES.get(v, str(v)) for v in offered),
+                    "controller_versions": sorted(OF_NAMES[v] for v in self.OFP_VERSIONS),
+                    "hello_version": OF_NAMES.get(version, str(version)),
+                    "address": f"{host}:{port}", "detail": reason})])
+        # HELLO_FAILED/INCOMPATIBLE in the switch's own version (the same layout in
+        # all): in ours, the switch would answer with an error of its own.
+        data = reason.encode()[:256]
+        dp.fabrictwin_refused = True
+        dp.send(struct.pack("!BBHIHH", version, OFPT_ERROR, 12 + len(data), REFUSAL_XID,
+                            OFPET_HELLO_FAILED, OFPHFC_INCOMPATIBLE) + data, close_socket=True)
 
     # -- telemetry -------------------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN)

@@ -16,6 +16,8 @@ kind                   figures
 ``adaptive``           switch, group, weights and utilisation per port
 ``arp_reply``          switch, port, target_mac
 ``of_error``           switch, type, code, msg_type of an OpenFlow error from a switch
+``error``              error (``openflow_version``), switch, dpid, switch_versions,
+                       controller_versions, address: a switch refused (once per DPID)
 =====================  ============================================================
 """
 

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import statistics
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 
@@ -67,8 +68,15 @@ def calibrate(caps: Capabilities, *, reuse: bool = True) -> Calibration:
         dst = plan.hosts[1].ip
         out = a.cmd(f"ping -c 30 -i 0.01 -q -n {dst}; ping -c 40 -i 0.01 -n {dst}")
         rtts = [float(x) for x in re.findall(r"time=([0-9.]+)", out)]
-        b.cmd("iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.2")
-        out = a.cmd(f"iperf3 -c {dst} -t 2 -J 2>/dev/null")
+        # not daemonized: a server whose client never came would outlive the run
+        server = b.popen(["iperf3", "-s", "-1"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.2)
+            out = a.cmd(f"iperf3 -c {dst} -t 2 -J 2>/dev/null")
+        finally:
+            server.kill()
+            server.wait()
     try:
         rate = float(json.loads(out)["end"]["sum_received"]["bits_per_second"])
     except (ValueError, KeyError):
