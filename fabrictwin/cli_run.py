@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fabrictwin.cli_common import library_from_args
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.scenario import load_scenario, scenario_topology
+from fabrictwin.scenario import load_scenario, scenario_policy, scenario_topology
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.units import parse_size_bytes
 
@@ -31,7 +31,8 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _inputs(args: argparse.Namespace) -> tuple[Any, str, str, list[int], float | None, str]:
+def _inputs(args: argparse.Namespace,
+            ) -> tuple[Any, str, str, list[int], float | None, str, Path | None]:
     from fabrictwin.fabric.model.collectives import canonical_collective
 
     lib = library_from_args(args)
@@ -46,19 +47,20 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, str, list[int], float |
         algo = args.algo or sc.algorithm
         dilation = args.dilation if args.dilation is not None else (sc.dilation or None)
         name = sc.name
+        policy = scenario_policy(sc, path)
     else:
         if not args.topo or not args.collective:
             raise FabricTwinError("give a scenario file, or --collective and --topo")
         g = build_topology(args.topo, lib)
         collective, sizes_text, algo = args.collective, args.sizes or "1M:4M", args.algo or "auto"
-        dilation, name = args.dilation, args.collective
+        dilation, name, policy = args.dilation, args.collective, None
     try:
         collective = canonical_collective(collective)
     except FabricTwinError as exc:
         raise FabricTwinError(f"--{exc}") from None
     if dilation is not None and not dilation > 0:
         raise FabricTwinError(f"--dilation must be positive, got {dilation:g}")
-    return g, collective, algo, parse_sizes(sizes_text), dilation, name
+    return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -66,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fabrictwin.runs.collective import run_sizes, schedule_for
     from fabrictwin.runs.outputs import nccl_table, write_outputs
 
-    g, collective, algo, sizes, dilation, name = _inputs(args)
+    g, collective, algo, sizes, dilation, name, policy = _inputs(args)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
     out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -90,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cap.wait(timeout=5)
 
     with err.status("bringing the fabric up"):
-        summary = emulate(g, dilation, controller=not args.static, loaded=True,
+        summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
                           progress=lambda m: None)
     doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,

@@ -2,7 +2,8 @@
 
 Keys: ``name``, ``description``, ``topology`` (a spec string, see ``fabrictwin
 topo list``) and, for ``fabrictwin run``, ``collective``, ``sizes``, ``algorithm``
-and ``dilation``. Later parts of fabrictwin add controller policy.
+and ``dilation``; ``policy`` names a controller policy file (see
+:mod:`fabrictwin.controllers.config`), relative to the scenario file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Scenario:
     sizes: str = "1M:4M"  # one size or MIN:MAX, doubling as nccl-tests -f 2
     algorithm: str = "auto"
     dilation: float = 0.0  # 0: automatic
+    policy: str = ""  # controller policy file, relative to the scenario file
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -45,3 +47,17 @@ def scenario_topology(scenario: Scenario, path: Path, library: ProfileLibrary) -
         return build_topology(scenario.topology, library)
     except FabricTwinError as exc:
         raise FabricTwinError(f"{path}: topology: {exc}") from None
+
+
+def scenario_policy(scenario: Scenario, path: Path) -> Path | None:
+    """The scenario's controller policy file, checked now (one line naming the key)."""
+    if not scenario.policy:
+        return None
+    from fabrictwin.controllers.config import load_policy
+
+    policy = (Path(path).parent / scenario.policy).resolve()
+    try:
+        load_policy(policy)
+    except FabricTwinError as exc:
+        raise FabricTwinError(f"{path}: policy: {exc}") from None
+    return policy

@@ -153,3 +153,18 @@ def test_run_scenario_key_paths(tmp_path):
     bad.write_text("name: x\ntopology: fat_tree,k=2\n")
     out = run_cli("run", str(bad))
     assert out.returncode == 2 and "collective: missing" in out.stderr
+
+
+def test_run_scenario_policy_is_checked_before_anything_starts(tmp_path):
+    (tmp_path / "steep.yaml").write_text("ecn: {pmax: 1.5}\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\n"
+                        "policy: steep.yaml\n")
+    out = run_cli("run", str(scenario))
+    assert out.returncode == 2, out.stderr
+    assert f"{scenario}: policy: " in out.stderr and "ecn.pmax" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    scenario.write_text("name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\n"
+                        "policy: missing.yaml\n")
+    out = run_cli("run", str(scenario))
+    assert out.returncode == 2 and "policy: " in out.stderr and "cannot read" in out.stderr

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -119,7 +120,7 @@ def free_port() -> int:
 
 @contextmanager
 def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
-                     profiles: list[str] | None) -> Iterator[Any]:
+                     profiles: list[str] | None, policy: Path | None = None) -> Iterator[Any]:
     """The controller subprocess for ``g`` (None when the run uses static flows)."""
     if not use:
         yield None
@@ -130,7 +131,7 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
     try:
         with start_controller(g.graph["spec"], free_port(), log=log_path,
                               dilation=plan.dilation, queue_source=QUEUE_SOURCE,
-                              profiles=profiles) as ctl:
+                              profiles=profiles, policy=policy) as ctl:
             yield ctl
     finally:  # the run's directory outlives the emulation only while the controller runs
         shutil.rmtree(log_path.parent, ignore_errors=True)
@@ -138,6 +139,7 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
 
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
             controller: bool = True, profiles: list[str] | None = None, loaded: bool = False,
+            policy: Path | None = None,
             progress: Callable[[str], None] = lambda _m: None,
             inside: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``.
@@ -155,7 +157,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
             t0 = time.perf_counter()
             if controller:
                 progress("starting the controller")
-            with maybe_controller(g, plan, controller, profiles) as ctl, \
+            with maybe_controller(g, plan, controller, profiles, policy) as ctl, \
                     Emulation(plan, caps, progress=progress,
                               controller=ctl.address if ctl else None,
                               extra_pids=(ctl.proc.pid,) if ctl else ()) as emu:
