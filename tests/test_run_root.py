@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -47,11 +48,20 @@ def test_collective_completes_despite_injected_drops(tmp_path):
     g = build_topology("leaf_spine,leaves=1,spines=0,hosts_per_leaf=4")
     rows: list[dict] = []
 
+    classes: dict[str, int] = {}
+
     def inside(emu):
         rows.extend(run_sizes(emu, g, "all_reduce", "ring", [1 << 20], Path(tmp_path),
                               drop_every_n=40))
+        # RoCE frames (DSCP 26) went through the lossless class 1:11 of the switch ports
+        port = emu.plan.switches[0].ports[0][1]
+        out = subprocess.run(["tc", "-s", "class", "show", "dev", port],  # no JSON for classes
+                             capture_output=True, text=True, check=True).stdout
+        classes.update({h: int(b) for h, b in
+                        re.findall(r"class htb (\S+) .*\n\s*Sent (\d+) bytes", out)})
 
     emulate(g, None, loaded=True, inside=inside)
     (row,) = rows
     assert row["ok"] and row["lost_bytes"] == 0
     assert row["retransmits"] > 0
+    assert classes["1:11"] > 1 << 20 > classes["1:10"], classes

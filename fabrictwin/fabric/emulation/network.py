@@ -25,6 +25,7 @@ from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.emulation import ovs
 from fabrictwin.fabric.emulation.plan import EmulationPlan, LinkPlan
 from fabrictwin.fabric.emulation.probe import Capabilities
+from fabrictwin.fabric.emulation.queues import default_queues, tc_lines
 from fabrictwin.fabric.emulation.state import ALIAS_PREFIX, RunState, new_run, remove_run
 from fabrictwin.fabric.emulation.system import check_name, ip_batch, root_links, tc_batch
 
@@ -55,14 +56,8 @@ class Reachability:
 
 
 def _shaping(intf: str, rate_bps: float, delay_ns: float, netem: bool) -> list[str]:
-    """tc lines: HTB at the dilated rate, netem under it when the kernel has it."""
-    lines = [f"qdisc replace dev {intf} root handle 1: htb default 1",
-             f"class replace dev {intf} parent 1: classid 1:1 htb rate {int(rate_bps)}bit "
-             f"ceil {int(rate_bps)}bit"]
-    if netem and delay_ns > 0:
-        lines.append(f"qdisc replace dev {intf} parent 1:1 handle 10: netem delay "
-                     f"{delay_ns / 1000:.3f}us limit 100000")
-    return lines
+    """tc lines: per-class HTB queues at the dilated rate, netem under them if available."""
+    return tc_lines(intf, rate_bps, delay_ns, netem, default_queues())
 
 
 class Emulation:
