@@ -18,6 +18,15 @@ to the four receivers (tx bytes of their edge ports). Prints a table and writes
 
 from __future__ import annotations
 
+# `sudo scripts/X.py` runs the system python3: re-run under the project's venv.
+import os as _os
+import sys as _sys
+from pathlib import Path as _Path
+
+_VENV_PY = _Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+if _VENV_PY.exists() and _Path(_sys.prefix).resolve() != _VENV_PY.parents[1].resolve():
+    _os.execv(str(_VENV_PY), [str(_VENV_PY), *_sys.argv])
+
 import argparse
 import os
 import re
