@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -34,13 +33,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from fabrictwin.controllers.config import read_seconds
 from fabrictwin.fabric.emulation import ovs
-from fabrictwin.fabric.emulation.state import RUN_ROOT
 from fabrictwin.topologies.registry import build_topology
 
 SPEC = "fat_tree,k=4"
@@ -60,27 +58,17 @@ ecn:
 @contextmanager
 def controlled(policy: str) -> Iterator[tuple[Any, Any]]:
     """``SPEC`` up under the controller with ``policy`` (YAML), all pairs reachable."""
-    from fabrictwin.controllers.process import start_controller
-    from fabrictwin.fabric.emulation.network import Emulation
-    from fabrictwin.fabric.emulation.session import QUEUE_SOURCE, free_port, prepare
+    from fabrictwin.fabric.emulation.session import bring_up, prepare
 
-    caps, _cal, plan = prepare(build_topology(SPEC), DILATION)
-    run_dir = RUN_ROOT / f"ft{os.getpid()}"
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, run_dir, True)
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        (tmp / "p.yaml").write_text(policy)
-        ctl = stack.enter_context(start_controller(
-            SPEC, free_port(), policy=tmp / "p.yaml", log=run_dir / "controller.jsonl",
-            dilation=plan.dilation, queue_source=QUEUE_SOURCE))
-        emu = stack.enter_context(Emulation(plan, caps, progress=lambda _m: None,
-                                            controller=ctl.address,
-                                            extra_pids=(ctl.proc.pid,)))
-        ctl.wait_switches(len(plan.switches), timeout_s=120)
-        reach = emu.reachability(2.0)
-        if not reach.ok:
-            raise SystemExit(f"not all pairs reachable: {reach.failed[:5]}")
-        yield emu, ctl
+    g = build_topology(SPEC)
+    caps, _cal, plan = prepare(g, DILATION)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "p.yaml").write_text(policy)
+        with bring_up(g, plan, caps, policy=Path(tmp) / "p.yaml") as (emu, ctl):
+            reach = emu.reachability(2.0)
+            if not reach.ok:
+                raise SystemExit(f"not all pairs reachable: {reach.failed[:5]}")
+            yield emu, ctl
 
 
 def host_ip(emu: Any, name: str) -> str:

@@ -49,30 +49,16 @@ def nothing_left_behind() -> Iterator[None]:
 
 @contextmanager
 def controlled(policy: str | None = None) -> Iterator[tuple[Any, Any]]:
-    """``SPEC`` up under the controller (with ``policy`` YAML text), all pairs reachable.
-
-    The body of :func:`fabrictwin.fabric.emulation.session.emulate`, keeping the
-    controller's handle and taking a policy.
-    """
-    from fabrictwin.controllers.process import start_controller
-    from fabrictwin.fabric.emulation.network import Emulation
-    from fabrictwin.fabric.emulation.session import QUEUE_SOURCE, free_port, prepare
+    """``SPEC`` up under the controller (with ``policy`` YAML text), all pairs reachable."""
+    from fabrictwin.fabric.emulation.session import bring_up, prepare
 
     caps, _cal, plan = prepare(G, DILATION)
-    run_dir = RUN_ROOT / f"ft{os.getpid()}"
     with ExitStack() as stack:
-        stack.callback(lambda: __import__("shutil").rmtree(run_dir, ignore_errors=True))
         policy_path = None
         if policy is not None:
             policy_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "p.yaml"
             policy_path.write_text(policy)
-        ctl = stack.enter_context(start_controller(
-            SPEC, free_port(), policy=policy_path, log=run_dir / "controller.jsonl",
-            dilation=plan.dilation, queue_source=QUEUE_SOURCE))
-        emu = stack.enter_context(Emulation(plan, caps, progress=lambda _m: None,
-                                            controller=ctl.address,
-                                            extra_pids=(ctl.proc.pid,)))
-        ctl.wait_switches(len(plan.switches), timeout_s=120)
+        emu, ctl = stack.enter_context(bring_up(G, plan, caps, policy=policy_path))
         reach = emu.reachability(2.0)
         assert reach.ok, reach.failed[:5]
         yield emu, ctl

@@ -137,6 +137,31 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
         shutil.rmtree(log_path.parent, ignore_errors=True)
 
 
+@contextmanager
+def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller: bool = True,
+             profiles: list[str] | None = None, policy: Path | None = None,
+             progress: Callable[[str], None] = lambda _m: None) -> Iterator[tuple[Any, Any]]:
+    """``plan`` running, its switches programmed: yields (emulation, controller or None).
+
+    Teardown of both always runs. :func:`emulate` is this plus reachability and a report;
+    experiments that need the controller's handle (its log, a restart) use it directly.
+    """
+    from fabrictwin.fabric.emulation.network import Emulation  # the mininet import
+
+    if controller:
+        progress("starting the controller")
+    with maybe_controller(g, plan, controller, profiles, policy) as ctl, \
+            Emulation(plan, caps, progress=progress,
+                      controller=ctl.address if ctl else None,
+                      extra_pids=(ctl.proc.pid,) if ctl else ()) as emu:
+        if ctl is not None:
+            progress("waiting for the controller to program the switches")
+            t_ctl = time.perf_counter()
+            ctl.wait_switches(len(plan.switches), timeout_s=120)
+            emu.timings["controller"] = time.perf_counter() - t_ctl
+        yield emu, ctl
+
+
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
             controller: bool = True, profiles: list[str] | None = None, loaded: bool = False,
             policy: Path | None = None,
@@ -148,24 +173,13 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
     without, the plan's static flow tables do. ``loaded``: traffic will load every
     link at once, so automatic dilation divides the sum of link rates (not the busiest).
     """
-    from fabrictwin.fabric.emulation.network import Emulation  # the mininet import
-
     with sigterm_as_interrupt():
         caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress,
                                   loaded=loaded)
         with CpuWatch() as cpu:
             t0 = time.perf_counter()
-            if controller:
-                progress("starting the controller")
-            with maybe_controller(g, plan, controller, profiles, policy) as ctl, \
-                    Emulation(plan, caps, progress=progress,
-                              controller=ctl.address if ctl else None,
-                              extra_pids=(ctl.proc.pid,) if ctl else ()) as emu:
-                if ctl is not None:
-                    progress("waiting for the controller to program the switches")
-                    t_ctl = time.perf_counter()
-                    ctl.wait_switches(len(plan.switches), timeout_s=120)
-                    emu.timings["controller"] = time.perf_counter() - t_ctl
+            with bring_up(g, plan, caps, controller=controller, profiles=profiles,
+                          policy=policy, progress=progress) as (emu, ctl):
                 bringup = time.perf_counter() - t0
                 progress("checking all-pairs reachability")
                 # two round trips over the slowest path, plus queueing slack
