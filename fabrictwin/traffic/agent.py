@@ -16,7 +16,9 @@ sends), ``wire_bytes_sent`` (frames, resends included), ``bytes_received`` (payl
 accepted in order), counters (``frames_sent``, ``retransmits``, ``timeouts``, ``naks_*``,
 ``acks_sent``, ``acks_received`` (ACKs and NAKs), ``cnps_sent``/``cnps_received``,
 ``ecn_marked``, ``psn_errors`` (out-of-order arrivals), ``duplicates``, ``icrc_errors``,
-``malformed``, ``tx_blocked``, ``injected_drops``), and per transfer in ``sends`` and
+``malformed``, ``tx_blocked``, ``injected_drops``, ``pfc_pauses``/``pfc_resumes``/
+``pfc_paused_ns`` (PFC frames obeyed)), ``samples`` (with ``sample_ms``: [time, transfer,
+bytes sent, rate] rows), and per transfer in ``sends`` and
 ``recvs``: ready/start/finish times, counters, ``data_ok`` (CRC of the bytes received
 matches the bytes sent) and, with DCQCN on, the rate machine's cuts and rates.
 """
@@ -48,6 +50,7 @@ from fabrictwin.traffic.fastpath import (
     qpn_of,
     quiet_kernel_udp,
 )
+from fabrictwin.traffic.pfc import parse_pause, quanta_to_ns
 from fabrictwin.traffic.qp import BTH_OFF, RecvQp, SendOptions, SendQp
 from fabrictwin.traffic.roce import (
     BTH_LEN,
@@ -89,7 +92,11 @@ class Agent:
         self.waiting: dict[int, list[SendQp]] = {}  # receive id -> sends waiting on it
         self.active: list[SendQp] = []
         self.counts = {"frames_received": 0, "icrc_errors": 0, "unknown_qp": 0,
-                       "injected_drops": 0, "acks_received": 0}
+                       "injected_drops": 0, "acks_received": 0, "pfc_pauses": 0,
+                       "pfc_resumes": 0, "pfc_paused_ns": 0}
+        self.paused_until = 0.0  # PFC: no data sent before this (monotonic ns)
+        self._paused_from = 0
+        self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
         self._turn = 0
@@ -165,7 +172,11 @@ class Agent:
                 self._activate(qp, now)
 
     def handle(self, frame: memoryview, now: int) -> None:
-        """One received frame: checks, then to its receive QP (data) or send QP (ACK, CNP)."""
+        """One received frame: checks, then to its receive QP (data) or send QP (ACK, CNP);
+        a PFC frame for our priority pauses or resumes the data we send."""
+        if frame[12:14] == b"\x88\x08":
+            self._pfc(frame, now)
+            return
         if len(frame) < BTH_OFF + 16 or frame[14] != 0x45 or frame[30:34] != self.my_ip:
             return
         counts = self.counts
@@ -196,6 +207,29 @@ class Agent:
         elif opcode == CNP_OPCODE:
             sqp.on_cnp(now)
 
+    def _pfc(self, frame: memoryview, now: int) -> None:
+        quanta = (parse_pause(frame) or {}).get(self.cfg.pfc_priority)
+        if quanta is None:
+            return
+        c = self.counts
+        if self.paused_until > self._paused_from:  # the pause so far, up to this frame
+            c["pfc_paused_ns"] += int(min(now, self.paused_until) - self._paused_from)
+        self._paused_from = now
+        if quanta:
+            c["pfc_pauses"] += 1
+            # quanta are bit times at the link's (dilated) rate
+            self.paused_until = now + quanta_to_ns(quanta, self.cfg.line_rate_bps)
+        else:
+            c["pfc_resumes"] += 1
+            self.paused_until = 0.0
+
+    def sample(self, now: int) -> None:
+        """Record bytes sent and the current rate of every started transfer."""
+        for qp in self.send_qps.values():
+            if qp.start_ns and (not qp.finish_ns or qp.finish_ns >= now - 1e9):
+                rate = qp.bucket.rate_bps if qp.bucket is not None else 0.0
+                self.samples.append([now, qp.tid, qp.bytes, rate])
+
     def _inject_drop(self, rqp: RecvQp, psn: int) -> bool:
         """Test only: drop every n-th data frame seen for the first time. Resends always
         pass, so a periodic drop cannot lock go-back-N into resending the same window."""
@@ -212,7 +246,11 @@ class Agent:
     def turn(self, now: int) -> int:
         """Timers, then a batch from every active send QP (rotating who goes first)."""
         sent = 0
-        if self.active:
+        paused = now < self.paused_until
+        if self.active and paused:
+            for qp in self.active:
+                qp.tick(now)
+        elif self.active:
             self._turn = (self._turn + 1) % len(self.active)
             for qp in self.active[self._turn:] + self.active[:self._turn]:
                 qp.tick(now)
@@ -228,6 +266,8 @@ class Agent:
     def wake_ns(self, now: int) -> int | None:
         """The earliest time a send QP needs a turn without a frame arriving."""
         wake = [t for qp in self.active if (t := qp.wake_ns(now)) is not None]
+        if wake and now < self.paused_until:
+            wake = [max(t, self.paused_until) for t in wake]
         return int(min(wake)) if wake else None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -255,9 +295,14 @@ class Agent:
         view = memoryview(buf)
         socks = list(self.socks.values())
         linger_until = 0
+        sample_ns = int(cfg.sample_ms * 1e6)
+        next_sample = now
         while not self.stop:
             got = sum(self._receive(s, buf, view) for s in socks)
             now = self.clock()
+            if sample_ns and now >= next_sample:
+                self.sample(now)
+                next_sample = now + sample_ns
             sent = self.turn(now)
             if self.finished:
                 if not linger_until:
@@ -282,6 +327,10 @@ class Agent:
         recvs = [qp.result() for qp in sorted(self.recv_qps.values(), key=lambda q: q.tid)]
         end = self.end_ns or self.clock()
         start = self.start_ns or end
+        if self.paused_until > self._paused_from:
+            self.counts["pfc_paused_ns"] += int(max(0, min(end, self.paused_until)
+                                                    - self._paused_from))
+            self._paused_from = int(self.paused_until)
 
         def total(rows: list[dict[str, Any]], key: str) -> int:
             return sum(int(r[key]) for r in rows)
@@ -301,7 +350,7 @@ class Agent:
             "ecn_marked": total(recvs, "ecn_marked"), "psn_errors": total(recvs, "psn_errors"),
             "duplicates": total(recvs, "duplicates"), "malformed": total(recvs, "malformed"),
             "tx_blocked": sum(qp.blocked for qp in self.send_qps.values()),
-            **self.counts, "sends": sends, "recvs": recvs}
+            **self.counts, "sends": sends, "recvs": recvs, "samples": self.samples}
 
 
 def write_result(path: str, result: dict[str, Any]) -> None:

@@ -9,7 +9,9 @@ of the receives it waits for) and the transfers it receives. Keys:
     recvs [{id, src, size_bytes}]; optional: result, pmtu (1024), message_bytes (65536),
     window (256), ack_every (16), rto_ms (5), rate_bps, line_rate_bps (1e9), dcqcn
     (false, true or {DcqcnParams fields}), burst_bytes (16384), start_at_ns,
-    timeout_s (60), linger_s (0.2), drop_every_n (0, test only: drop every n-th data frame).
+    timeout_s (60), linger_s (0.2), drop_every_n (0, test only: drop every n-th data frame),
+    pfc_priority (3: PFC PAUSE frames for it stop data sends), sample_ms (0: per-transfer
+    bytes sent and rate every sample_ms, in the result's ``samples``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class AgentConfig:
     timeout_s: float = 60.0
     linger_s: float = 0.2
     drop_every_n: int = 0
+    pfc_priority: int = 3   # the lossless class's priority: PAUSE frames for it stop sends
+    sample_ms: float = 0.0  # per-transfer bytes and rate every sample_ms (0: none)
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -171,10 +175,12 @@ def parse_config(d: Any) -> AgentConfig:
         elif key in ("rate_bps", "start_at_ns") and v is None:
             pass
         elif key in ("pmtu", "message_bytes", "window", "ack_every", "burst_bytes",
-                     "start_at_ns", "drop_every_n"):
-            v = _int(key, v, 0 if key in ("drop_every_n", "start_at_ns") else 1)
+                     "start_at_ns", "drop_every_n", "pfc_priority"):
+            v = _int(key, v, 0 if key in ("drop_every_n", "start_at_ns", "pfc_priority") else 1)
+            if key == "pfc_priority" and v > 7:
+                raise FabricTwinError(f"config: pfc_priority: expected 0..7, got {v}")
         else:
-            v = _num(key, v, positive=key != "linger_s")
+            v = _num(key, v, positive=key not in ("linger_s", "sample_ms"))
         kw[key] = v
     cfg = AgentConfig(rank, ip, mac, peers, tuple(sends), tuple(recvs), **kw)
     Layout(0, cfg.pmtu, cfg.message_bytes)  # checks pmtu and message_bytes

@@ -51,12 +51,15 @@ MAX_TRANSFER_ID = PSN_MASK - QPN_BASE
 _pack_into, _crc32 = struct.pack_into, zlib.crc32  # the hot path's two calls
 MAX_PACKETS = 1 << 23  # half the PSN space: old and new PSNs stay distinguishable
 
-# Classic BPF: accept IPv4 / UDP / dport 4791 (20-byte IP header), drop the rest, so the
-# agent is not woken by other traffic (ARP, pings, OVS probes).
+# Classic BPF: accept IPv4 / UDP / dport 4791 (20-byte IP header) and PFC frames
+# (ethertype 0x8808, opcode 0x0101), drop the rest, so the agent is not woken by other
+# traffic (ARP, pings, OVS probes).
 _ROCE_FILTER = [
-    (0x28, 0, 0, 12), (0x15, 0, 5, 0x0800),       # ldh [12]; jeq IPv4
-    (0x30, 0, 0, 23), (0x15, 0, 3, 17),           # ldb [23]; jeq UDP
-    (0x28, 0, 0, 36), (0x15, 0, 1, ROCE_UDP_PORT),  # ldh [36]; jeq 4791
+    (0x28, 0, 0, 12), (0x15, 0, 4, 0x0800),       # ldh [12]; jeq IPv4 else -> 6
+    (0x30, 0, 0, 23), (0x15, 0, 6, 17),           # ldb [23]; jeq UDP else drop
+    (0x28, 0, 0, 36), (0x15, 3, 4, ROCE_UDP_PORT),  # ldh [36]; jeq 4791: accept / drop
+    (0x15, 0, 3, 0x8808),                         # 6: jeq MAC control else drop
+    (0x28, 0, 0, 14), (0x15, 0, 1, 0x0101),       # ldh [14]; jeq PFC opcode
     (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0),        # accept / drop
 ]
 
@@ -68,7 +71,7 @@ class Endpoint:
 
 
 def open_port(ifname: str) -> socket.socket:
-    """A non-blocking raw socket on ``ifname`` that sees RoCEv2 frames only."""
+    """A non-blocking raw socket on ``ifname`` that sees RoCEv2 and PFC frames only."""
     check_name(ifname)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:

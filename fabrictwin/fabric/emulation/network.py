@@ -13,7 +13,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -65,11 +65,14 @@ class Emulation:
 
     def __init__(self, plan: EmulationPlan, caps: Capabilities,
                  progress: Callable[[str], None] | None = None,
-                 controller: str | None = None, extra_pids: tuple[int, ...] = ()) -> None:
+                 controller: str | None = None, extra_pids: tuple[int, ...] = (),
+                 leaf_qdiscs: Mapping[str, str] | None = None) -> None:
         """``controller`` (``tcp:127.0.0.1:PORT``): switches connect to it instead of
         getting the plan's static flow tables. ``extra_pids`` (the controller's) are
-        recorded so `fabrictwin clean` can end them after a killed run."""
+        recorded so `fabrictwin clean` can end them after a killed run. ``leaf_qdiscs``:
+        an extra tc line per interface (PFC's lossless queue), after its classes."""
         self.plan, self.caps, self.controller = plan, caps, controller
+        self.leaf_qdiscs = dict(leaf_qdiscs or {})
         self.extra_pids = list(extra_pids)
         self.progress = progress or (lambda msg: log.info("%s", msg))
         self.net: Mininet | None = None
@@ -210,7 +213,7 @@ class Emulation:
             for link in plan.links:
                 for intf, node in ((link.intf_u, link.u), (link.intf_v, link.v)):
                     if node == h.name:
-                        tc_lines += _shaping(intf, link.rate_bps, link.delay_ns, self.caps.netem)
+                        tc_lines += self._shaping(intf, link)
             (self.state.dir / f"{h.name}.ip").write_text("\n".join(ip_lines) + "\n")
             (self.state.dir / f"{h.name}.tc").write_text("\n".join(tc_lines) + "\n")
         for h in plan.hosts:
@@ -236,8 +239,13 @@ class Emulation:
         for link in self.plan.links:
             for intf, node in ((link.intf_u, link.u), (link.intf_v, link.v)):
                 if node not in hosts:
-                    lines += _shaping(intf, link.rate_bps, link.delay_ns, self.caps.netem)
+                    lines += self._shaping(intf, link)
         tc_batch(lines)
+
+    def _shaping(self, intf: str, link: LinkPlan) -> list[str]:
+        lines = _shaping(intf, link.rate_bps, link.delay_ns, self.caps.netem)
+        extra = self.leaf_qdiscs.get(intf)
+        return lines + [extra] if extra else lines
 
     def _start_delay_lines(self) -> None:
         assert self.state is not None

@@ -140,8 +140,11 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
 @contextmanager
 def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller: bool = True,
              profiles: list[str] | None = None, policy: Path | None = None,
-             progress: Callable[[str], None] = lambda _m: None) -> Iterator[tuple[Any, Any]]:
+             progress: Callable[[str], None] = lambda _m: None,
+             leaf_qdiscs: dict[str, str] | None = None) -> Iterator[tuple[Any, Any]]:
     """``plan`` running, its switches programmed: yields (emulation, controller or None).
+
+    ``leaf_qdiscs``: an extra tc line per interface (PFC's lossless queues).
 
     Teardown of both always runs. :func:`emulate` is this plus reachability and a report;
     experiments that need the controller's handle (its log, a restart) use it directly.
@@ -153,7 +156,8 @@ def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller
     with maybe_controller(g, plan, controller, profiles, policy) as ctl, \
             Emulation(plan, caps, progress=progress,
                       controller=ctl.address if ctl else None,
-                      extra_pids=(ctl.proc.pid,) if ctl else ()) as emu:
+                      extra_pids=(ctl.proc.pid,) if ctl else (),
+                      leaf_qdiscs=leaf_qdiscs) as emu:
         if ctl is not None:
             progress("waiting for the controller to program the switches")
             t_ctl = time.perf_counter()

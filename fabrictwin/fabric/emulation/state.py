@@ -61,13 +61,15 @@ def _alive(pid: int) -> bool:
 
 
 def _ours(pid: int) -> bool:
-    """A process we started: a Mininet host shell, a delay line or the controller."""
+    """A process we started: a Mininet host shell, a delay line, the controller, the PFC
+    daemon or a PFC storm."""
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         return False
     return any(tag in cmd for tag in (b"mininet:", b"fabrictwin.fabric.emulation.delayline",
-                                      b"fabrictwin.controllers"))
+                                      b"fabrictwin.controllers", b"fabrictwin.fabric.pfc",
+                                      b"fabrictwin.traffic.pfcstorm"))
 
 
 def remove_run(run_id: str, pids: list[int], names: list[str] | None = None) -> list[str]:

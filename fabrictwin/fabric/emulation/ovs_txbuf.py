@@ -1,0 +1,113 @@
+"""The userspace switch's transmit buffer: how many bytes all emulated queues may hold.
+
+With the userspace datapath, ovs-vswitchd sends every frame to every port through one
+AF_PACKET socket, and a frame waiting in a port's tc queue is charged to that socket's
+send buffer until the link transmits it. So the socket's SO_SNDBUF (``wmem_default``,
+~208 KiB of truesize: ~100 KB of 4 KB frames) caps the sum of *all* egress queues of
+the emulation; past it OVS drops frames (as ``tx_dropped``) whatever the queues' own
+limits say. Lossless experiments need switch buffers of their own size, so
+:func:`raised_tx_buffer` borrows the socket (``pidfd_getfd``, root only), raises its
+buffer with SO_SNDBUFFORCE for the run and puts the old size back afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SO_SNDBUFFORCE = 32
+SYS_PIDFD_GETFD = 438  # the same number on every architecture (added in Linux 5.6)
+PID_FILES = ("/run/openvswitch/ovs-vswitchd.pid", "/var/run/openvswitch/ovs-vswitchd.pid")
+
+
+def _vswitchd_pid() -> int | None:
+    for f in PID_FILES:
+        with contextlib.suppress(OSError, ValueError):
+            return int(Path(f).read_text().strip())
+    return None
+
+
+def _unbound_packet_inodes() -> set[int]:
+    """Inodes of AF_PACKET sockets bound to no interface (the datapath's send socket)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/packet").read_text().splitlines()[1:]:
+            cols = line.split()
+            # sk RefCnt Type Proto Iface R Rmem User Inode
+            if len(cols) >= 9 and cols[4] == "0":
+                inodes.add(int(cols[8]))
+    return inodes
+
+
+def _tx_socket_fds(pid: int) -> list[int]:
+    wanted = _unbound_packet_inodes()
+    fds = []
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                m = re.match(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+                if m and int(m.group(1)) in wanted:
+                    fds.append(int(fd))
+    return fds
+
+
+def _borrow(pid: int, fd: int) -> socket.socket | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        local = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
+    if local < 0:
+        log.warning("cannot reach ovs-vswitchd's socket: %s", os.strerror(ctypes.get_errno()))
+        return None
+    return socket.socket(fileno=local)
+
+
+@contextlib.contextmanager
+def raised_tx_buffer(size_bytes: int) -> Iterator[int | None]:
+    """OVS's send socket(s) with at least ``size_bytes`` of buffer while inside; yields the
+    old size (None when the socket could not be found: queues stay capped as before)."""
+    pid = _vswitchd_pid()
+    socks = [s for fd in (_tx_socket_fds(pid) if pid else []) if (s := _borrow(pid, fd))]
+    if not socks:
+        log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
+        yield None
+        return
+    # the kernel reports twice what was set (bookkeeping overhead)
+    old = [s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2 for s in socks]
+    try:
+        for s, o in zip(socks, old, strict=True):
+            if o < size_bytes:
+                s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, size_bytes)
+        yield old[0]
+    finally:
+        for s, o in zip(socks, old, strict=True):
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, o)
+            s.close()
+
+
+def tx_dropped(names: set[str]) -> dict[str, int]:
+    """Frames OVS dropped on the interfaces in ``names``: ``tx_dropped`` (the datapath
+    could not hand a frame to the port: its send buffer was full) plus ``rx_dropped``."""
+    import json
+
+    from fabrictwin.fabric.emulation.system import run
+
+    out = run(["ovs-vsctl", "--timeout=10", "--format=json", "--columns=name,statistics",
+               "list", "interface"]).stdout
+    drops = {}
+    for name, stats in json.loads(out).get("data", []):
+        if name in names and isinstance(stats, list) and stats[0] == "map":
+            st = dict(stats[1])
+            drops[name] = int(st.get("tx_dropped", 0)) + int(st.get("rx_dropped", 0))
+    return drops

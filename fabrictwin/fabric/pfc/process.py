@@ -1,0 +1,69 @@
+"""Start and stop the PFC daemon beside a running emulation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.pfc.setup import PfcSetup
+
+
+class PfcDaemon:
+    """A running daemon; after the ``with`` block, :attr:`result` holds its counters."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], out_dir: Path) -> None:
+        self.proc = proc
+        self.series_path = out_dir / "pfc-series.jsonl"
+        self.result_path = out_dir / "pfc.json"
+        self.result: dict[str, Any] = {}
+
+    def series(self) -> list[dict[str, Any]]:
+        if not self.series_path.exists():
+            return []
+        return [json.loads(line) for line in self.series_path.read_text().splitlines() if line]
+
+
+@contextmanager
+def pfc_daemon(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
+    """The daemon for ``emu``'s switches; recorded in the run state so `clean` can end it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ready = out_dir / "pfc.ready"
+    ready.unlink(missing_ok=True)
+    cfg = {**setup.daemon, "series": str(out_dir / "pfc-series.jsonl"),
+           "result": str(out_dir / "pfc.json"), "ready": str(ready)}
+    cfg_path = out_dir / "pfc-config.json"
+    cfg_path.write_text(json.dumps(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "fabrictwin.fabric.pfc.daemon",
+                             "--config", str(cfg_path)], stderr=subprocess.PIPE)
+    if emu.state is not None:
+        emu.state.pids.append(proc.pid)
+        emu.state.save()
+    daemon = PfcDaemon(proc, out_dir)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            if proc.poll() is not None:
+                err = (proc.stderr.read().decode() if proc.stderr else "").strip()
+                raise FabricTwinError(err.splitlines()[-1] if err else
+                                      f"pfc daemon exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise FabricTwinError("pfc daemon did not start within 20 s")
+            time.sleep(0.02)
+        yield daemon
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if daemon.result_path.exists():
+            daemon.result = json.loads(daemon.result_path.read_text())

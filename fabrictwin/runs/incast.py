@@ -1,0 +1,272 @@
+"""Lossless-fabric experiments: N:1 incast of the lossless class, a head-of-line victim
+flow, a PFC storm from a misbehaving receiver; with PFC, DCQCN and the watchdog on or off.
+
+Roles on a leaf-spine (:func:`place`): the receiver is the first host of the first leaf;
+senders fill the other leaves first (so backpressure has hops to spread over), then
+the receiver's leaf. The victim sends from a sender leaf to a host on another leaf that
+no incast traffic goes to: its path shares only the sender leaf's uplink with the
+incast. Every sender writes ``bytes_per_sender`` (one RDMA WRITE stream of RoCEv2
+frames) at the same instant; the run's figures come from three independent places:
+the switches' lossless queues (tc drops and backlog, read by the PFC daemon), the PFC
+frames (daemon and agents), and the receivers' PSN checks and byte CRCs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer, tx_dropped
+from fabrictwin.fabric.pfc.core import Watchdog
+from fabrictwin.fabric.pfc.process import pfc_daemon
+from fabrictwin.fabric.pfc.setup import LOSSLESS_PRIORITY, PfcOptions, pfc_setup
+from fabrictwin.topologies.registry import build_topology
+from fabrictwin.traffic.config import agent_configs
+from fabrictwin.traffic.dcqcn import DcqcnParams
+from fabrictwin.traffic.schedules import all_to_all_v
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPOLOGY = "leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G"
+#: The controller marks CE on every flow of a port above Kmin (thresholds at 800 Gb/s,
+#: i.e. at every port): the DCQCN profile scaled to 800G barely marks an emulated queue.
+STEEP_ECN = """\
+ecn:
+  kmin_bytes: 5KB
+  kmax_bytes: 50KB
+  pmax: 1.0
+  reference_rate_bps: 800G
+telemetry_interval_s: 20ms
+"""
+START_SLACK_S = 3.0
+#: ovs-vswitchd's send buffer during the run: above every switch's lossless buffer
+#: (see fabrictwin.fabric.emulation.ovs_txbuf)
+TX_BUFFER_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class IncastSpec:
+    senders: int = 8
+    bytes_per_sender: int = 512 * 1024
+    pfc: bool = True
+    dcqcn: bool = False
+    topology: str = DEFAULT_TOPOLOGY
+    dilation: float = 40_000.0
+    buffer_bytes: int = 600_000
+    victim_bytes: int = 0          # >0: a head-of-line-blocking victim flow of this size
+    storm_s: float = 0.0           # >0: the receiver storms PAUSE for this long
+    storm_delay_s: float = 0.5     # after the start
+    watchdog: Watchdog | None = None
+    sample_ms: float = 20.0
+    poll_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.senders < 1:
+            raise FabricTwinError(f"--senders must be at least 1, got {self.senders}")
+        if self.bytes_per_sender < 1:
+            raise FabricTwinError("bytes per sender must be positive")
+
+
+@dataclass
+class Roles:
+    receiver: str
+    senders: list[str]
+    victim: tuple[str, str] | None = None
+    leaf_of: dict[str, str] = field(default_factory=dict)
+
+
+def place(g: nx.Graph, senders: int, victim: bool) -> Roles:
+    """Receiver, senders and victim pair on ``g``'s leaves (see the module docstring)."""
+    leaves: dict[str, list[str]] = {}
+    for h in sorted((n for n, d in g.nodes(data=True) if d["kind"] == "host"),
+                    key=lambda n: (len(n), n)):
+        leaf = next(iter(g.neighbors(h)))
+        leaves.setdefault(leaf, []).append(h)
+    order = sorted(leaves, key=lambda n: (len(n), n))
+    if len(order) < (3 if victim else 1):
+        raise FabricTwinError(f"the topology has {len(order)} leaves; the experiment needs "
+                              f"{3 if victim else 1}")
+    receiver = leaves[order[0]][0]
+    free = {leaf: list(hs) for leaf, hs in leaves.items()}
+    free[order[0]].remove(receiver)
+    victim_pair = None
+    if victim:  # destination: last leaf's last host; source: first sender leaf's last host
+        victim_pair = (free[order[1]].pop(), free[order[-1]].pop())
+    picked: list[str] = []
+    rounds = [*order[1:], order[0]]
+    while len(picked) < senders and any(free[leaf] for leaf in rounds):
+        for leaf in rounds:
+            if free[leaf] and len(picked) < senders:
+                picked.append(free[leaf].pop(0))
+    if len(picked) < senders:
+        raise FabricTwinError(f"the topology has room for {len(picked)} senders, "
+                              f"{senders} asked")
+    return Roles(receiver, picked, victim_pair,
+                 {h: leaf for leaf, hs in leaves.items() for h in hs})
+
+
+def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) -> dict[str, Any]:
+    line = max(link.rate_bps for link in plan.links)
+    total = spec.senders * spec.bytes_per_sender + spec.victim_bytes
+    expected_s = 8 * total / min(link.rate_bps for link in plan.links)
+    opts: dict[str, Any] = {
+        "pmtu": 4096 if plan.mtu >= 4096 + 68 else 1024,
+        "window": 256,
+        "line_rate_bps": line,
+        # a paused sender is not a lost one: the timeout outlasts any pause we expect
+        "rto_ms": 2000.0 + 1000 * spec.storm_s,
+        "timeout_s": 60.0 + 4 * expected_s + 2 * spec.storm_s,
+        "linger_s": 0.3,
+        "start_at_ns": start_ns,
+        "sample_ms": spec.sample_ms,
+        "pfc_priority": LOSSLESS_PRIORITY,
+        "result": str(run_dir / "agent-{rank}.json"),
+    }
+    if spec.dcqcn:
+        opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))
+    return opts
+
+
+def run_incast(spec: IncastSpec, run_dir: Path,
+               progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Bring the fabric up, run the experiment once, tear down; the result as a dict."""
+    from fabrictwin.fabric.emulation.session import bring_up, prepare, sigterm_as_interrupt
+
+    g = build_topology(spec.topology)
+    roles = place(g, spec.senders, spec.victim_bytes > 0)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with sigterm_as_interrupt(), tempfile.TemporaryDirectory() as tmp:
+        caps, _cal, plan = prepare(g, spec.dilation, progress=progress)
+        setup = pfc_setup(plan, PfcOptions(enabled=spec.pfc, buffer_bytes=spec.buffer_bytes,
+                                           poll_ms=spec.poll_ms, watchdog=spec.watchdog))
+        policy = None
+        if spec.dcqcn:
+            policy = Path(tmp) / "policy.yaml"
+            policy.write_text(STEEP_ECN)
+        leaf = {i: line for i in setup.queues if (line := setup.tc_line(i))}
+        ports = {p["intf"] for p in setup.daemon["ports"]}
+        with raised_tx_buffer(TX_BUFFER_BYTES), \
+                bring_up(g, plan, caps, policy=policy, progress=progress,
+                         leaf_qdiscs=leaf) as (emu, _ctl):
+            progress("checking all-pairs reachability")
+            reach = emu.reachability(2.0)
+            if not reach.ok:
+                raise FabricTwinError(f"not all pairs reachable: {reach.failed[:3]}")
+            ovs0 = tx_dropped(ports)
+            with pfc_daemon(emu, setup, run_dir) as daemon:
+                progress("running the incast")
+                agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
+            ovs_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
+            series = daemon.series()
+    out = summarise(spec, roles, plan, agents, daemon.result, setup.report, series, storm_out)
+    out["ovs_tx_drops"] = ovs_drops
+    out["lossless_drops"] += ovs_drops
+    return out
+
+
+def _run_agents(emu: Any, plan: Any, spec: IncastSpec, roles: Roles,
+                run_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    ranks = [roles.receiver, *roles.senders]
+    if roles.victim:
+        ranks += list(roles.victim)
+    n = len(ranks)
+    matrix = [[0] * n for _ in range(n)]
+    for s in range(1, spec.senders + 1):
+        matrix[s][0] = spec.bytes_per_sender
+    if roles.victim:
+        matrix[n - 2][n - 1] = spec.victim_bytes
+    sched = all_to_all_v(matrix, "incast")
+    start_ns = time.monotonic_ns() + int(START_SLACK_S * 1e9)
+    configs = agent_configs(plan, sched, ranks, **_agent_options(plan, spec, start_ns, run_dir))
+    commands = {}
+    for rank, cfg in configs.items():
+        path = run_dir / f"config-{rank}.json"
+        path.write_text(json.dumps(cfg))
+        commands[ranks[rank]] = f"{sys.executable} -m fabrictwin.traffic.agent --config {path}"
+    storm_host = None
+    if spec.storm_s > 0:
+        storm_host = roles.receiver
+        intf = next(h.intfs[0] for h in plan.hosts if h.name == storm_host)
+        commands[storm_host] = (
+            f"{sys.executable} -m fabrictwin.traffic.pfcstorm --intf {intf} "
+            f"--seconds {spec.storm_s} --priority {LOSSLESS_PRIORITY} "
+            f"--start-at-ns {start_ns + int(spec.storm_delay_s * 1e9)} & "
+            f"{commands[storm_host]}; wait")
+    outputs = emu.run_in_hosts(commands)
+    results = []
+    for rank in configs:
+        path = run_dir / f"agent-{rank}.json"
+        if not path.exists():
+            raise FabricTwinError(f"agent on {ranks[rank]} wrote no result: "
+                                  f"{outputs[ranks[rank]].strip()[-200:]}")
+        results.append({**json.loads(path.read_text()), "host": ranks[rank]})
+    return results, outputs.get(storm_host, "") if storm_host else ""
+
+
+def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, Any]],
+              pfc: dict[str, Any], pfc_report: dict[str, Any], series: list[dict[str, Any]],
+              storm_out: str = "") -> dict[str, Any]:
+    """The experiment's figures (hardware time = emulated time / D)."""
+    d = plan.dilation
+    incast_hosts = set(roles.senders)
+    recvs = [r for a in agents for r in a["recvs"]]
+    sends = {s["id"]: (a["host"], s) for a in agents for s in a["sends"]}
+    incast = [r for r in recvs if sends[r["id"]][0] in incast_hosts]
+    starts = [sends[r["id"]][1]["start_ns"] for r in incast if sends[r["id"]][1]["start_ns"]]
+    ends = [r["finish_ns"] for r in incast if r["finish_ns"]]
+    completion_s = (max(ends) - min(starts)) / 1e9 if starts and ends and \
+        all(r["done"] for r in incast) else float("nan")
+    out: dict[str, Any] = {
+        "spec": {**asdict(spec), "watchdog": asdict(spec.watchdog) if spec.watchdog else None},
+        "topology": plan.spec, "dilation": d,
+        "receiver": roles.receiver, "senders": roles.senders,
+        "pfc": "on" if spec.pfc else "off", "dcqcn": "on" if spec.dcqcn else "off",
+        "lossless_drops": pfc.get("lossless_drops", 0),  # tc queues; run adds OVS's
+        "pauses": pfc.get("pauses", 0),
+        "pause_frames": pfc.get("pause_frames_sent", 0),
+        "host_pauses_obeyed": sum(a.get("pfc_pauses", 0) for a in agents),
+        "cnps": sum(a["cnps_sent"] for a in agents),
+        "ecn_marked": sum(a["ecn_marked"] for a in agents),
+        "max_queue_bytes": pfc.get("max_backlog_bytes", 0),
+        "completion_us": completion_s / d * 1e6,
+        "emulated_s": completion_s,
+        "retransmits": sum(a["retransmits"] for a in agents),
+        "psn_errors": sum(a["psn_errors"] for a in agents),
+        "naks": sum(a["naks_sent"] for a in agents),
+        "data_ok": all(r["data_ok"] for r in recvs),
+        "thresholds": pfc_report,
+        "watchdog_events": pfc.get("watchdog_events", []),
+        "daemon": {k: pfc.get(k) for k in ("polls", "mean_poll_ms", "refreshes", "resumes",
+                                            "pauses_received")},
+        "ports": pfc.get("ports", {}),
+    }
+    if roles.victim:
+        vid = next(i for i, (h, _s) in sends.items() if h == roles.victim[0])
+        vr = next(r for r in recvs if r["id"] == vid)
+        vs = sends[vid][1]
+        span = (vr["finish_ns"] - vs["start_ns"]) / 1e9 if vr["finish_ns"] else float("nan")
+        out["victim"] = {"src": roles.victim[0], "dst": roles.victim[1],
+                         "bytes": vr["bytes_received"], "done": vr["done"],
+                         "emulated_s": span,
+                         "throughput_Gbps": vr["bytes_received"] * 8 / span / 1e9 * d}
+    if storm_out:
+        out["storm"] = {"seconds": spec.storm_s, "output": storm_out.strip()[-200:]}
+    t0 = min(starts) if starts else 0
+    out["series"] = {
+        "queue": [[(row["t_ns"] - t0) / 1e9, sum(row["backlog"].values()),
+                   len(row["gated"]), len(row["pausing"])]
+                  for row in series if "backlog" in row],
+        "rates": [[(s[0] - t0) / 1e9, a["host"], s[2], s[3]] for a in agents
+                  for s in a.get("samples", [])],
+    }
+    return out
