@@ -26,7 +26,11 @@ from typing import Any
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer, tx_dropped
+from fabrictwin.fabric.emulation.ovs_txbuf import (
+    raised_tx_buffer,
+    socket_drops,
+    tx_dropped,
+)
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.process import pfc_daemon
 from fabrictwin.fabric.pfc.setup import LOSSLESS_PRIORITY, PfcOptions, pfc_setup
@@ -38,13 +42,13 @@ from fabrictwin.traffic.schedules import all_to_all_v
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPOLOGY = "leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G"
-#: The controller marks CE on every flow of a port above Kmin (thresholds at 800 Gb/s,
-#: i.e. at every port): the DCQCN profile scaled to 800G barely marks an emulated queue.
-STEEP_ECN = """\
+#: The controller's ECN profile with DCQCN on (thresholds at 800 Gb/s, i.e. at every
+#: port): the DCQCN paper's profile scaled to 800G barely marks an emulated queue.
+ECN_POLICY = """\
 ecn:
-  kmin_bytes: 5KB
-  kmax_bytes: 50KB
-  pmax: 1.0
+  kmin_bytes: {kmin}
+  kmax_bytes: {kmax}
+  pmax: {pmax}
   reference_rate_bps: 800G
 telemetry_interval_s: 20ms
 """
@@ -60,6 +64,10 @@ class IncastSpec:
     bytes_per_sender: int = 512 * 1024
     pfc: bool = True
     dcqcn: bool = False
+    cnp_interval_us: float = 50.0  # the NP's minimum time between CNPs (paper: 50 us)
+    ecn_kmin: str = "5KB"
+    ecn_kmax: str = "50KB"
+    ecn_pmax: float = 1.0          # share of a congested port's flows marked at Kmax
     topology: str = DEFAULT_TOPOLOGY
     dilation: float = 40_000.0
     buffer_bytes: int = 600_000
@@ -133,7 +141,8 @@ def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) ->
         "result": str(run_dir / "agent-{rank}.json"),
     }
     if spec.dcqcn:
-        opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))
+        params = DcqcnParams(cnp_interval_ns=spec.cnp_interval_us * 1e3)
+        opts["dcqcn"] = asdict(params.dilated(plan.dilation))
     return opts
 
 
@@ -152,7 +161,8 @@ def run_incast(spec: IncastSpec, run_dir: Path,
         policy = None
         if spec.dcqcn:
             policy = Path(tmp) / "policy.yaml"
-            policy.write_text(STEEP_ECN)
+            policy.write_text(ECN_POLICY.format(kmin=spec.ecn_kmin, kmax=spec.ecn_kmax,
+                                                pmax=spec.ecn_pmax))
         leaf = {i: line for i in setup.queues if (line := setup.tc_line(i))}
         ports = {p["intf"] for p in setup.daemon["ports"]}
         with raised_tx_buffer(TX_BUFFER_BYTES), \
@@ -162,15 +172,17 @@ def run_incast(spec: IncastSpec, run_dir: Path,
             reach = emu.reachability(2.0)
             if not reach.ok:
                 raise FabricTwinError(f"not all pairs reachable: {reach.failed[:3]}")
-            ovs0 = tx_dropped(ports)
+            ovs0, sock0 = tx_dropped(ports), socket_drops()
             with pfc_daemon(emu, setup, run_dir) as daemon:
                 progress("running the incast")
                 agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
             ovs_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
+            sock_drops = socket_drops() - sock0
             series = daemon.series()
     out = summarise(spec, roles, plan, agents, daemon.result, setup.report, series, storm_out)
-    out["ovs_tx_drops"] = ovs_drops
-    out["lossless_drops"] += ovs_drops
+    out["ovs_port_drops"] = ovs_drops
+    out["ovs_socket_drops"] = sock_drops
+    out["lossless_drops"] += ovs_drops + sock_drops
     return out
 
 
@@ -255,7 +267,9 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         vr = next(r for r in recvs if r["id"] == vid)
         vs = sends[vid][1]
         span = (vr["finish_ns"] - vs["start_ns"]) / 1e9 if vr["finish_ns"] else float("nan")
+        vagent = next(a for a in agents if a["host"] == roles.victim[0])
         out["victim"] = {"src": roles.victim[0], "dst": roles.victim[1],
+                         "paused_s": vagent.get("pfc_paused_ns", 0) / 1e9,
                          "bytes": vr["bytes_received"], "done": vr["done"],
                          "emulated_s": span,
                          "throughput_Gbps": vr["bytes_received"] * 8 / span / 1e9 * d}
@@ -270,3 +284,9 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
                   for s in a.get("samples", [])],
     }
     return out
+
+
+def watchdog_delays(result: dict[str, Any]) -> list[int]:
+    """Emulated ns from a queue's pause to the watchdog breaking it, per trigger."""
+    return [e["t_ns"] - e["paused_since_ns"] for e in result.get("watchdog_events", [])
+            if e["kind"] == "triggered"]

@@ -30,6 +30,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import math
 import select
 import signal
 import socket
@@ -268,7 +269,7 @@ class Agent:
         wake = [t for qp in self.active if (t := qp.wake_ns(now)) is not None]
         if wake and now < self.paused_until:
             wake = [max(t, self.paused_until) for t in wake]
-        return int(min(wake)) if wake else None
+        return math.ceil(min(wake)) if wake else None
 
     # -- the loop ------------------------------------------------------------------------------
     def _receive(self, sock: socket.socket, buf: bytearray, view: memoryview) -> int:

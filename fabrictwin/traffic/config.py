@@ -181,6 +181,8 @@ def parse_config(d: Any) -> AgentConfig:
                 raise FabricTwinError(f"config: pfc_priority: expected 0..7, got {v}")
         else:
             v = _num(key, v, positive=key not in ("linger_s", "sample_ms"))
+            if v < 0:
+                raise FabricTwinError(f"config: {key}: must not be negative, got {v}")
         kw[key] = v
     cfg = AgentConfig(rank, ip, mac, peers, tuple(sends), tuple(recvs), **kw)
     Layout(0, cfg.pmtu, cfg.message_bytes)  # checks pmtu and message_bytes

@@ -25,6 +25,7 @@ Model (one lossless priority):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -110,7 +111,7 @@ class FabricPfc:
         if len(set(names)) != len(names):
             raise FabricTwinError("pfc: a port is listed twice")
         for p in ports:
-            if not p.rate_bps > 0 or p.xon_bytes < 0 or p.xoff_bytes < p.xon_bytes:
+            if not 0 < p.rate_bps < math.inf or p.xon_bytes < 0 or p.xoff_bytes < p.xon_bytes:
                 raise FabricTwinError(f"pfc: port {p.intf}: needs rate > 0 and "
                                       f"0 <= XON <= XOFF (got {p.xon_bytes} / {p.xoff_bytes})")
         self.enabled = enabled

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""N:1 incast of the lossless class through the emulated fabric, PFC and DCQCN on or off (root).
+
+Usage: sudo scripts/incast.py [--senders 8] [--pfc on|off] [--dcqcn on|off]
+                              [--bytes 512K] [--compare] [--json] [--out results/]
+
+Brings up ``leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G`` at
+dilation 40000 (10 Mb/s links), the PFC daemon beside the switches (600 KB of
+lossless buffer per switch) and N senders each writing --bytes to h0 at the same
+instant. Prints one table row per run (drops at every hop, PFC pauses, CNPs, the
+largest switch queue, completion in hardware time, retransmissions and PSN gaps at
+the receiver) and writes incast.png (queue depth, per-flow goodput and PFC state over
+time) and incast.json under --out. --compare runs off / on / on+DCQCN in turn.
+--json prints the result(s) as JSON instead of the table.
+"""
+
+from __future__ import annotations
+
+# `sudo scripts/X.py` runs the system python3: re-run under the project's venv.
+import os as _os
+import sys as _sys
+from pathlib import Path as _Path
+
+_VENV_PY = _Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+if _VENV_PY.exists() and _Path(_sys.prefix).resolve() != _VENV_PY.parents[1].resolve():
+    _os.execv(str(_VENV_PY), [str(_VENV_PY), *_sys.argv])
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.runs.incast import IncastSpec, run_incast
+from fabrictwin.runs.incast_plots import plot_runs, table
+from fabrictwin.units import parse_size_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIEF = ("lossless_drops", "pauses", "pause_frames", "cnps", "max_queue_bytes",
+         "completion_us", "retransmits", "psn_errors", "ovs_port_drops", "ovs_socket_drops",
+         "data_ok", "pfc", "dcqcn")
+
+
+def on_off(v: str) -> bool:
+    if v not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {v!r}")
+    return v == "on"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p.add_argument("--senders", type=int, default=8)
+    p.add_argument("--pfc", type=on_off, default=True, metavar="on|off")
+    p.add_argument("--dcqcn", type=on_off, default=False, metavar="on|off")
+    p.add_argument("--bytes", default="512K", help="bytes per sender (default 512K)")
+    p.add_argument("--cnp-interval-us", type=float, default=5.0,
+                   help="the receivers' minimum time between CNPs per QP (default 5 us; "
+                        "the DCQCN paper's 50 us reacts only to incasts of many ms)")
+    p.add_argument("--compare", action="store_true", help="run off, on, on+DCQCN")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", type=Path, default=ROOT / "results")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("incast: needs root (run with sudo)")
+    try:
+        size = parse_size_bytes(args.bytes)
+        runs = ([(False, False), (True, False), (True, True)] if args.compare
+                else [(args.pfc, args.dcqcn)])
+        results = []
+        for pfc, dcqcn in runs:
+            spec = IncastSpec(senders=args.senders, bytes_per_sender=size, pfc=pfc,
+                              dcqcn=dcqcn, cnp_interval_us=args.cnp_interval_us)
+            label = f"PFC {'on' if pfc else 'off'}" + (" + DCQCN" if dcqcn else "")
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run_incast(spec, Path(tmp), progress=lambda m, label=label: print(
+                    f"[{label}] {m}", file=sys.stderr, flush=True))
+            r["label"] = label
+            results.append(r)
+    except FabricTwinError as e:
+        sys.exit(f"incast: error: {e}")
+    except KeyboardInterrupt:
+        sys.exit("incast: interrupted (everything torn down)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "incast.json").write_text(json.dumps(results, indent=1) + "\n")
+    png = plot_runs(results, args.out / "incast.png",
+                    f"{args.senders}:1 incast, {args.bytes} per sender, leaf-spine at D=40000")
+    if args.json:
+        brief = [{k: r[k] for k in BRIEF} for r in results]
+        print(json.dumps(brief[0] if len(brief) == 1 else brief, indent=1))
+    else:
+        print(table(results))
+        print(f"wrote {png} and {args.out / 'incast.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
