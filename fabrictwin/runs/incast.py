@@ -56,6 +56,7 @@ START_SLACK_S = 3.0
 #: ovs-vswitchd's send buffer during the run: above every switch's lossless buffer
 #: (see fabrictwin.fabric.emulation.ovs_txbuf)
 TX_BUFFER_BYTES = 64 << 20
+RX_BUFFER_BYTES = 8 << 20  # each switch port's receive socket in ovs-vswitchd
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def run_incast(spec: IncastSpec, run_dir: Path,
                                                 pmax=spec.ecn_pmax))
         leaf = {i: line for i in setup.queues if (line := setup.tc_line(i))}
         ports = {p["intf"] for p in setup.daemon["ports"]}
-        with raised_tx_buffer(TX_BUFFER_BYTES), \
+        with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES), \
                 bring_up(g, plan, caps, policy=policy, progress=progress,
                          leaf_qdiscs=leaf) as (emu, _ctl):
             progress("checking all-pairs reachability")

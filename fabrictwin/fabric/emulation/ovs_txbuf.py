@@ -23,7 +23,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SO_SNDBUFFORCE = 32
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 SYS_PIDFD_GETFD = 438  # the same number on every architecture (added in Linux 5.6)
 PID_FILES = ("/run/openvswitch/ovs-vswitchd.pid", "/var/run/openvswitch/ovs-vswitchd.pid")
 
@@ -35,20 +35,21 @@ def _vswitchd_pid() -> int | None:
     return None
 
 
-def _unbound_packet_inodes() -> set[int]:
-    """Inodes of AF_PACKET sockets bound to no interface (the datapath's send socket)."""
+def _packet_inodes(bound: bool) -> set[int]:
+    """Inodes of AF_PACKET sockets bound to an interface (the datapath's per-port
+    receive sockets) or to none (its one send socket)."""
     inodes = set()
     with contextlib.suppress(OSError):
         for line in Path("/proc/net/packet").read_text().splitlines()[1:]:
             cols = line.split()
             # sk RefCnt Type Proto Iface R Rmem User Inode
-            if len(cols) >= 9 and cols[4] == "0":
+            if len(cols) >= 9 and (cols[4] != "0") == bound:
                 inodes.add(int(cols[8]))
     return inodes
 
 
-def _tx_socket_fds(pid: int) -> list[int]:
-    wanted = _unbound_packet_inodes()
+def _socket_fds(pid: int, bound: bool) -> list[int]:
+    wanted = _packet_inodes(bound)
     fds = []
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -73,26 +74,33 @@ def _borrow(pid: int, fd: int) -> socket.socket | None:
 
 
 @contextlib.contextmanager
-def raised_tx_buffer(size_bytes: int) -> Iterator[int | None]:
-    """OVS's send socket(s) with at least ``size_bytes`` of buffer while inside; yields the
-    old size (None when the socket could not be found: queues stay capped as before)."""
+def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0) -> Iterator[int | None]:
+    """OVS's send socket with at least ``size_bytes`` of buffer while inside (and, with
+    ``rx_bytes``, every per-port receive socket with that much, so a switch that falls
+    behind for a moment does not drop what arrives); yields the old send buffer size
+    (None when the socket could not be found: queues stay capped as before)."""
     pid = _vswitchd_pid()
-    socks = [s for fd in (_tx_socket_fds(pid) if pid else []) if (s := _borrow(pid, fd))]
-    if not socks:
+    jobs = [(fd, socket.SO_SNDBUF, SO_SNDBUFFORCE, size_bytes)
+            for fd in (_socket_fds(pid, bound=False) if pid else [])]
+    if rx_bytes and pid:
+        jobs += [(fd, socket.SO_RCVBUF, SO_RCVBUFFORCE, rx_bytes)
+                 for fd in _socket_fds(pid, bound=True)]
+    borrowed = [(s, opt, force, size) for fd, opt, force, size in jobs
+                if pid and (s := _borrow(pid, fd))]
+    if not any(opt == socket.SO_SNDBUF for _s, opt, _f, _n in borrowed):
         log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
-        yield None
-        return
     # the kernel reports twice what was set (bookkeeping overhead)
-    old = [s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2 for s in socks]
+    old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for s, opt, _f, _n in borrowed]
     try:
-        for s, o in zip(socks, old, strict=True):
-            if o < size_bytes:
-                s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, size_bytes)
-        yield old[0]
+        for (s, _opt, force, size), o in zip(borrowed, old, strict=True):
+            if o < size:
+                s.setsockopt(socket.SOL_SOCKET, force, size)
+        yield next((o for (_s, opt, _f, _n), o in zip(borrowed, old, strict=True)
+                    if opt == socket.SO_SNDBUF), None)
     finally:
-        for s, o in zip(socks, old, strict=True):
+        for (s, _opt, force, _size), o in zip(borrowed, old, strict=True):
             with contextlib.suppress(OSError):
-                s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, o)
+                s.setsockopt(socket.SOL_SOCKET, force, o)
             s.close()
 
 
