@@ -4,7 +4,7 @@
 Usage: sudo scripts/incast.py [--senders 8] [--pfc on|off] [--dcqcn on|off]
                               [--bytes 512K] [--compare] [--json] [--out results/]
 
-Brings up ``leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G`` at
+Brings up ``leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G,cable_m=2`` at
 dilation 40000 (10 Mb/s links), the PFC daemon beside the switches (600 KB of
 lossless buffer per switch) and N senders each writing --bytes to h0 at the same
 instant. Prints one table row per run (drops at every hop, PFC pauses, CNPs, the

@@ -8,7 +8,9 @@ queues, the PFC daemon, the agents and the receivers' PSN checks report.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,38 @@ def test_victim_flow_throughput_is_measured(tmp_path: Path) -> None:
     assert v["throughput_Gbps"] > 0
     # Not asserted: zero drops. With 10 agents on 2 cores ovs-vswitchd fell behind once
     # here (68 frames lost at its receive sockets); test_incast_* holds the lossless bar.
+
+
+def _ovs_send_buffer() -> int:
+    from fabrictwin.fabric.emulation.ovs_txbuf import _borrow, _socket_fds, _vswitchd_pid
+
+    pid = _vswitchd_pid()
+    assert pid is not None
+    s = _borrow(pid, _socket_fds(pid, bound=False)[0])
+    assert s is not None
+    try:
+        return s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    finally:
+        s.close()
+
+
+def test_clean_restores_ovs_buffers_after_a_killed_run(tmp_path: Path) -> None:
+    from fabrictwin.fabric.emulation import ovs
+
+    ovs.ensure_ovs()
+    before = _ovs_send_buffer()
+    code = ("import time\nfrom fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer\n"
+            "with raised_tx_buffer(32 << 20):\n    print('raised', flush=True)\n"
+            "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "raised"
+        assert _ovs_send_buffer() >= 32 << 20
+    finally:
+        proc.kill()  # SIGKILL: no chance to put the buffer back
+        proc.wait()
+    assert _ovs_send_buffer() >= 32 << 20  # still raised: a leftover
+    out = subprocess.run([sys.executable, "-m", "fabrictwin", "clean"], capture_output=True,
+                         text=True, check=True)
+    assert "ovs-vswitchd buffer raise" in out.stdout
+    assert _ovs_send_buffer() == before

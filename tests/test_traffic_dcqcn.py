@@ -229,3 +229,12 @@ def test_token_bucket_never_exceeds_rate_plus_burst(rate, burst, frame):
         now += max(tb.wait_ns(now), 1.0)
     assert sent <= rate * now / 8e9 + burst + frame
     assert sent >= rate * now / 8e9 - frame  # and it does not idle below the rate
+
+
+def test_rate_steps_scale_with_the_line_rate() -> None:
+    p = DcqcnParams().for_line_rate(400e9)
+    assert p.rate_ai_bps == pytest.approx(400e6) and p.rate_hai_bps == pytest.approx(4e9)
+    assert p.min_rate_bps == pytest.approx(100e6)
+    assert p.cnp_interval_ns == DcqcnParams().cnp_interval_ns  # times unchanged
+    with pytest.raises(FabricTwinError):
+        DcqcnParams().for_line_rate(0)

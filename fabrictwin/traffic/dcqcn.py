@@ -50,6 +50,15 @@ class DcqcnParams:
         if self.rate_ai_bps < 0 or self.rate_hai_bps < 0 or self.cnp_interval_ns < 0:
             raise FabricTwinError("dcqcn: rate steps and CNP interval must not be negative")
 
+    def for_line_rate(self, line_rate_bps: float, reference_bps: float = 40e9) -> DcqcnParams:
+        """The rate steps (R_AI, R_HAI, minimum rate) in proportion to the line rate: the
+        paper's are for 40 GbE, and unscaled they recover a 400G NIC ten times slower."""
+        if not line_rate_bps > 0:
+            raise FabricTwinError(f"dcqcn: line rate must be positive, got {line_rate_bps}")
+        k = line_rate_bps / reference_bps
+        return replace(self, rate_ai_bps=self.rate_ai_bps * k, rate_hai_bps=self.rate_hai_bps * k,
+                       min_rate_bps=self.min_rate_bps * k)
+
     def dilated(self, factor: float) -> DcqcnParams:
         """The same controller for a fabric slowed down ``factor`` times."""
         return replace(self, alpha_timer_ns=self.alpha_timer_ns * factor,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 SYS_PIDFD_GETFD = 438  # the same number on every architecture (added in Linux 5.6)
+RECORD = Path("/run/fabrictwin/ovs-buffers.json")
 PID_FILES = ("/run/openvswitch/ovs-vswitchd.pid", "/var/run/openvswitch/ovs-vswitchd.pid")
 
 
@@ -85,30 +87,61 @@ def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0) -> Iterator[int | None]
     if rx_bytes and pid:
         jobs += [(fd, socket.SO_RCVBUF, SO_RCVBUFFORCE, rx_bytes)
                  for fd in _socket_fds(pid, bound=True)]
-    borrowed = [(s, opt, force, size) for fd, opt, force, size in jobs
+    borrowed = [(fd, s, opt, force, size) for fd, opt, force, size in jobs
                 if pid and (s := _borrow(pid, fd))]
-    if not any(opt == socket.SO_SNDBUF for _s, opt, _f, _n in borrowed):
+    if not any(opt == socket.SO_SNDBUF for _fd, _s, opt, _f, _n in borrowed):
         log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
     # the kernel reports twice what was set (bookkeeping overhead)
-    old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for s, opt, _f, _n in borrowed]
+    old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for _fd, s, opt, _f, _n in borrowed]
+    if borrowed:  # so `fabrictwin clean` can put them back after a killed run
+        _record(pid, [(fd, force, o) for (fd, _s, _o, force, _n), o
+                      in zip(borrowed, old, strict=True)])
     try:
-        for (s, _opt, force, size), o in zip(borrowed, old, strict=True):
+        for (_fd, s, _opt, force, size), o in zip(borrowed, old, strict=True):
             if o < size:
                 s.setsockopt(socket.SOL_SOCKET, force, size)
-        yield next((o for (_s, opt, _f, _n), o in zip(borrowed, old, strict=True)
+        yield next((o for (_fd, _s, opt, _f, _n), o in zip(borrowed, old, strict=True)
                     if opt == socket.SO_SNDBUF), None)
     finally:
-        for (s, _opt, force, _size), o in zip(borrowed, old, strict=True):
+        for (_fd, s, _opt, force, _size), o in zip(borrowed, old, strict=True):
             with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, force, o)
             s.close()
+        RECORD.unlink(missing_ok=True)
+
+
+def _record(vswitchd: int | None, entries: list[tuple[int, int, int]]) -> None:
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    RECORD.write_text(json.dumps({"owner": os.getpid(), "vswitchd": vswitchd,
+                                  "sockets": entries}))
+
+
+def restore_leftover() -> list[str]:
+    """Put back the buffer sizes a killed run raised (its owner is gone); what was done."""
+    try:
+        data = json.loads(RECORD.read_text())
+    except (OSError, ValueError):
+        return []
+    owner = int(data.get("owner", 0))
+    if owner > 0 and Path(f"/proc/{owner}").exists():
+        return []  # that run is still going
+    done = []
+    pid = _vswitchd_pid()
+    if pid is not None and pid == data.get("vswitchd"):
+        for fd, force, size in data.get("sockets", []):
+            s = _borrow(pid, fd)
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.setsockopt(socket.SOL_SOCKET, force, size)
+                    done.append(f"ovs-vswitchd buffer raise (socket fd {fd}, back to {size} B)")
+                s.close()
+    RECORD.unlink(missing_ok=True)
+    return done
 
 
 def tx_dropped(names: set[str]) -> dict[str, int]:
     """Frames OVS dropped on the interfaces in ``names``: ``tx_dropped`` (the datapath
     could not hand a frame to the port: its send buffer was full) plus ``rx_dropped``."""
-    import json
-
     from fabrictwin.fabric.emulation.system import run
 
     out = run(["ovs-vsctl", "--timeout=10", "--format=json", "--columns=name,statistics",

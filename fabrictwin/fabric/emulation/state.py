@@ -126,7 +126,9 @@ def clean() -> list[str]:
     removed: list[str] = []
     for run_id, pids in sorted(runs.items()):
         removed += remove_run(run_id, pids)
-    return removed
+    from fabrictwin.fabric.emulation.ovs_txbuf import restore_leftover
+
+    return removed + restore_leftover()
 
 
 def _run_alive(run_id: str) -> bool:
