@@ -77,17 +77,21 @@ def test_pause_frames_are_real_8021qbb_on_the_wire(tmp_path: Path) -> None:
 
 
 def test_dcqcn_bounds_the_queue_and_cuts_pauses(tmp_path: Path) -> None:
-    pfc = _incast(tmp_path, "pfc", pfc=True)
-    both = _incast(tmp_path, "dcqcn", pfc=True, dcqcn=True, cnp_interval_us=5.0)
+    # 2 MiB per sender: 1.3 ms of hardware time at line rate, long against DCQCN's
+    # 55 us timers (a 512 KiB incast is over before DCQCN has cut twice)
+    size = 2 << 20
+    pfc = _incast(tmp_path, "pfc", pfc=True, bytes_per_sender=size)
+    both = _incast(tmp_path, "dcqcn", pfc=True, dcqcn=True, cnp_interval_us=5.0,
+                   bytes_per_sender=size)
     assert both["lossless_drops"] == 0 and both["data_ok"]
     assert both["cnps"] > 0 and both["ecn_marked"] > 0
-    assert both["max_queue_bytes"] <= both["thresholds"]["buffer_bytes"]
     rates = [row for row in both["series"]["rates"] if row[3] > 0]
     assert min(r[3] for r in rates) < max(r[3] for r in rates)  # senders cut their rate
+    # bounded: over the second half the fabric's lossless backlog stays within 2 Kmax
+    assert both["late_max_queue_bytes"] <= 100_000 < pfc["late_max_queue_bytes"]
     ratio = pfc["pauses"] / max(1, both["pauses"])
     print(f"pauses: PFC {pfc['pauses']}, PFC+DCQCN {both['pauses']} (x{ratio:.1f})")
-    # Issue 6 asks for 5x; measured 1.9-2.8x (see docs/pfc.md): the bar held here is 2x.
-    assert ratio >= 2
+    assert ratio >= 5
 
 
 def test_watchdog_breaks_a_pfc_storm_within_its_time(tmp_path: Path) -> None:

@@ -277,7 +277,6 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
                          "bytes": vr["bytes_received"], "done": vr["done"],
                          "emulated_s": span,
                          "throughput_Gbps": vr["bytes_received"] * 8 / span / 1e9 * d}
-    out.update(queue_percentiles(out["series"]["queue"], completion_s))
     if storm_out:
         out["storm"] = {"seconds": spec.storm_s, "output": storm_out.strip()[-200:]}
     t0 = min(starts) if starts else 0
@@ -288,6 +287,7 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         "rates": [[(s[0] - t0) / 1e9, a["host"], s[2], s[3]] for a in agents
                   for s in a.get("samples", [])],
     }
+    out.update(queue_percentiles(out["series"]["queue"], completion_s))
     return out
 
 
