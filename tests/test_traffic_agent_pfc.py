@@ -24,6 +24,7 @@ from fabrictwin.traffic.pfc import (
     quanta_to_ns,
 )
 from fabrictwin.traffic.roce import ROCE_UDP_PORT, WRITE_OPCODES, ack_frame, cnp_frame
+from tests.bpf import run_bpf
 
 US = 1000
 A = {"ip": "10.0.0.1", "mac": "02:00:00:00:00:01", "interface": "ftta0"}
@@ -246,26 +247,6 @@ def test_transfer_completes_through_pauses_without_sending_while_paused():
 
 
 # -- the agent's socket filter -------------------------------------------------------------
-def run_bpf(prog, frame: bytes) -> int:
-    """Classic BPF for the opcodes the agent's filter uses: ldh/ldb [k], jeq #k, ret #k."""
-    acc, pc = 0, 0
-    for _ in range(len(prog) + 1):
-        code, jt, jf, k = prog[pc]
-        pc += 1
-        if code in (0x28, 0x30):  # BPF_LD | BPF_H / BPF_B | BPF_ABS
-            size = 2 if code == 0x28 else 1
-            if k + size > len(frame):
-                return 0  # the kernel drops the packet on an out-of-bounds load
-            acc = int.from_bytes(frame[k:k + size], "big")
-        elif code == 0x15:  # BPF_JMP | BPF_JEQ | BPF_K
-            pc += jt if acc == k else jf
-        elif code == 0x06:  # BPF_RET | BPF_K
-            return k
-        else:
-            raise AssertionError(f"opcode {code:#x} not in the test interpreter")
-    raise AssertionError("the filter loops")
-
-
 def roce_frames() -> list[bytes]:
     agent, sock = sender()
     agent.begin(0)

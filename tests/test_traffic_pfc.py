@@ -28,6 +28,7 @@ from fabrictwin.traffic.pfc import (
     pause_frame,
     quanta_to_ns,
 )
+from tests.bpf import run_bpf
 
 SRC = "02:00:00:00:00:01"
 QUANTA_MAPS = [
@@ -178,24 +179,6 @@ def test_bad_time_and_quanta():
         ns_to_quanta(-1, 100e9)
     with pytest.raises(FabricTwinError, match="quanta"):
         quanta_to_ns(MAX_QUANTA + 1, 100e9)
-
-
-def run_bpf(prog, frame: bytes) -> int:
-    """A classic-BPF interpreter for the opcodes PFC_BPF uses: ldh [k], jeq #k, ret #k."""
-    acc, pc = 0, 0
-    while True:
-        code, jt, jf, k = prog[pc]
-        pc += 1
-        if code == 0x28:  # BPF_LD | BPF_H | BPF_ABS
-            if k + 2 > len(frame):
-                return 0  # the kernel drops the packet on an out-of-bounds load
-            acc = struct.unpack_from("!H", frame, k)[0]
-        elif code == 0x15:  # BPF_JMP | BPF_JEQ | BPF_K
-            pc += jt if acc == k else jf
-        elif code == 0x06:  # BPF_RET | BPF_K
-            return k
-        else:
-            raise AssertionError(f"opcode {code:#x} not in the test interpreter")
 
 
 def test_bpf_accepts_only_pfc():

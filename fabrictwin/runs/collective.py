@@ -152,7 +152,7 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
         "retransmits": sum(r["retransmits"] for r in results),
         "cnps": sum(r["cnps_sent"] for r in results),
         "ecn_marked": sum(r["ecn_marked"] for r in results),
-        "pfc_pauses": 0,  # PFC arrives with the lossless-fabric issue
+        "pfc_pauses": sum(r.get("pfc_pauses", 0) for r in results),  # PAUSEs obeyed
         "ok": all(r["ok"] for r in results),
         "emulated_time_s": (max(finished) - min(started)) / 1e9,
         "started_ns": min(started),

@@ -20,6 +20,7 @@ import random
 import socket
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,16 +71,22 @@ class Endpoint:
     ip: str
 
 
+def attach_bpf(sock: socket.socket, prog: Sequence[tuple[int, int, int, int]]) -> None:
+    """Attach a classic BPF program ((code, jt, jf, k) per instruction) to ``sock``; the
+    kernel copies it, so the buffer need not outlive the call."""
+    buf = (ctypes.c_ubyte * (8 * len(prog)))()
+    for i, ins in enumerate(prog):
+        struct.pack_into("HBBI", buf, 8 * i, *ins)
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                    struct.pack("HL", len(prog), ctypes.addressof(buf)))
+
+
 def open_port(ifname: str) -> socket.socket:
     """A non-blocking raw socket on ``ifname`` that sees RoCEv2 and PFC frames only."""
     check_name(ifname)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:
-        prog = (ctypes.c_ubyte * (8 * len(_ROCE_FILTER)))()
-        for i, (code, jt, jf, k) in enumerate(_ROCE_FILTER):
-            struct.pack_into("HBBI", prog, 8 * i, code, jt, jf, k)
-        s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
-                     struct.pack("HL", len(_ROCE_FILTER), ctypes.addressof(prog)))
+        attach_bpf(s, _ROCE_FILTER)
         s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF_BYTES)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF_BYTES)

@@ -20,7 +20,6 @@ import logging
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from fabrictwin.fabric.pfc.core import (
     WatchdogEvent,
 )
 from fabrictwin.fabric.pfc.tc import LosslessQueue, read_leaves
+from fabrictwin.traffic.fastpath import attach_bpf
 from fabrictwin.traffic.pfc import PFC_BPF, noop_frame, parse_pause, pause_frame
 
 log = logging.getLogger(__name__)
@@ -46,23 +46,16 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
-SO_ATTACH_FILTER = 26
 
 
 def _raw(intf: str, bpf: bool, bypass: bool) -> socket.socket:
-    import ctypes
-
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     try:
         if bpf:
-            prog = (ctypes.c_ubyte * (8 * len(PFC_BPF)))()
-            for i, ins in enumerate(PFC_BPF):
-                struct.pack_into("HBBI", prog, 8 * i, *ins)
-            s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
-                         struct.pack("HL", len(PFC_BPF), ctypes.addressof(prog)))
+            attach_bpf(s, PFC_BPF)
             s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         else:  # send only: a filter that accepts nothing keeps its receive queue empty
-            s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _reject_all())
+            attach_bpf(s, [(0x06, 0, 0, 0)])  # ret #0
         if bypass:
             s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
         s.bind((intf, 0))
@@ -71,19 +64,6 @@ def _raw(intf: str, bpf: bool, bypass: bool) -> socket.socket:
         raise FabricTwinError(f"pfc: interface {intf}: {e}") from None
     s.setblocking(False)
     return s
-
-
-_REJECT = None
-
-
-def _reject_all() -> bytes:
-    import ctypes
-
-    global _REJECT
-    if _REJECT is None:
-        _REJECT = (ctypes.c_ubyte * 8)()
-        struct.pack_into("HBBI", _REJECT, 0, 0x06, 0, 0, 0)  # ret #0
-    return struct.pack("HL", 1, ctypes.addressof(_REJECT))
 
 
 class Port:
