@@ -4,14 +4,15 @@
 Usage: sudo scripts/pfc_storm.py [--storm-s 3] [--detect-us 10] [--restore-us 25]
                                  [--action drop|forward] [--json] [--out results/]
 
-The fabric of scripts/incast.py (2 senders to h0, PFC on) plus an innocent
-flow between two other leaves. 0.5 s after the start h0's NIC goes bad: it sends PAUSE
-(maximal quanta, priority 3) every 5 ms for --storm-s seconds. Without a watchdog the
-pause spreads hop by hop and the innocent flow stalls for the whole storm; with one,
-the port facing h0 stops honouring PAUSE after --detect-us of hardware time (x the
-dilation: 10 us is 0.4 s here) and drops (or forwards) h0's lossless traffic for
---restore-us. Prints a table (watchdog trigger delay, innocent flow's throughput,
-pauses) and writes pfc_storm.png and pfc_storm.json under --out.
+The fabric of scripts/incast.py (2 senders writing 2 MiB each to h0, PFC on) plus
+an innocent 1 MiB flow between two other leaves. 0.1 s after the start h0's NIC goes
+bad: it sends PAUSE (maximal quanta, priority 3) every 5 ms for --storm-s seconds.
+Without a watchdog the pause spreads hop by hop and the innocent flow stalls for the
+whole storm; with one, the port facing h0 stops honouring PAUSE after --detect-us of
+hardware time (x the dilation: 10 us is 0.4 s here) and drops (or forwards) h0's
+lossless traffic for --restore-us. Prints a table (watchdog trigger delay, innocent
+flow's throughput, pauses; drops count the watchdog's own) and writes pfc_storm.png
+and pfc_storm.json under --out.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def main() -> int:
         sys.exit("pfc_storm: needs root (run with sudo)")
     results = []
     try:
-        # two senders to the stormer: light enough that only the storm trips the watchdog
-        base = IncastSpec(senders=2, bytes_per_sender=256 * 1024, victim_bytes=256 * 1024,
-                          storm_s=args.storm_s)
+        # two senders to the stormer, still sending when the storm begins 0.1 s in: light
+        # enough that only the storm trips the watchdog
+        base = IncastSpec(senders=2, bytes_per_sender=2 << 20, victim_bytes=1 << 20,
+                          storm_s=args.storm_s, storm_delay_s=0.1)
         wd = Watchdog(args.detect_us * 1e3 * base.dilation, args.restore_us * 1e3 * base.dilation,
                       args.action)
         for label, watchdog in (("no watchdog", None), (f"watchdog {args.action}", wd)):
