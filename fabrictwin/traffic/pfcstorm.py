@@ -11,6 +11,9 @@ of frames sent. Runs inside the host's namespace, where ``intf`` is its NIC.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import signal
 import socket
 import sys
 import time
@@ -21,6 +24,7 @@ from fabrictwin.fabric.emulation.system import check_name
 from fabrictwin.traffic.pfc import MAX_QUANTA, pause_frame
 
 PACKET_QDISC_BYPASS = 20
+PR_SET_PDEATHSIG = 1
 SOL_PACKET = 263
 
 
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priority", type=int, default=3)
     ap.add_argument("--start-at-ns", type=int, default=0)
     args = ap.parse_args(argv)
+    with contextlib.suppress(OSError, AttributeError):  # die with whoever started us
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     try:
         if not (args.seconds > 0 and args.interval_ms > 0 and 0 <= args.priority <= 7):
             raise FabricTwinError("--seconds and --interval-ms must be positive, "

@@ -93,9 +93,10 @@ def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0) -> Iterator[int | None]
         log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
     # the kernel reports twice what was set (bookkeeping overhead)
     old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for _fd, s, opt, _f, _n in borrowed]
-    if borrowed:  # so `fabrictwin clean` can put them back after a killed run
-        _record(pid, [(fd, force, o) for (fd, _s, _o, force, _n), o
-                      in zip(borrowed, old, strict=True)])
+    if borrowed:  # so `fabrictwin clean` can put the send buffer back after a killed run
+        # (receive sockets go with their ports, which a run deletes or clean does)
+        _record(pid, [(fd, _inode(pid, fd), force, o) for (fd, _s, opt, force, _n), o
+                      in zip(borrowed, old, strict=True) if opt == socket.SO_SNDBUF])
     try:
         for (_fd, s, _opt, force, size), o in zip(borrowed, old, strict=True):
             if o < size:
@@ -110,7 +111,15 @@ def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0) -> Iterator[int | None]
         RECORD.unlink(missing_ok=True)
 
 
-def _record(vswitchd: int | None, entries: list[tuple[int, int, int]]) -> None:
+def _inode(pid: int | None, fd: int) -> int:
+    try:
+        m = re.match(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+    except OSError:
+        return -1
+    return int(m.group(1)) if m else -1
+
+
+def _record(vswitchd: int | None, entries: list[tuple[int, int, int, int]]) -> None:
     RECORD.parent.mkdir(parents=True, exist_ok=True)
     RECORD.write_text(json.dumps({"owner": os.getpid(), "vswitchd": vswitchd,
                                   "sockets": entries}))
@@ -128,7 +137,9 @@ def restore_leftover() -> list[str]:
     done = []
     pid = _vswitchd_pid()
     if pid is not None and pid == data.get("vswitchd"):
-        for fd, force, size in data.get("sockets", []):
+        for fd, inode, force, size in data.get("sockets", []):
+            if _inode(pid, fd) != inode:
+                continue  # that descriptor is another socket now: not ours to touch
             s = _borrow(pid, fd)
             if s is not None:
                 with contextlib.suppress(OSError):
