@@ -47,6 +47,10 @@ def main() -> int:
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("hol_victim: needs root (run with sudo)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"hol_victim: error: --out {args.out}: {e.strerror}")
     runs = (("victim alone", dict(senders=1, bytes_per_sender=4096)),
             ("incast, PFC", dict(senders=args.senders)),
             ("incast, PFC+DCQCN", dict(senders=args.senders, dcqcn=True, cnp_interval_us=5.0)))
@@ -64,7 +68,6 @@ def main() -> int:
         sys.exit(f"hol_victim: error: {e}")
     except KeyboardInterrupt:
         sys.exit("hol_victim: interrupted (everything torn down)")
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "hol_victim.json").write_text(json.dumps(results, indent=1) + "\n")
     png = plot_runs(results, args.out / "hol_victim.png",
                     "head-of-line blocking of a victim flow, leaf-spine at D=40000")

@@ -67,6 +67,10 @@ def main() -> int:
     if os.geteuid() != 0:
         sys.exit("incast: needs root (run with sudo)")
     try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"incast: error: --out {args.out}: {e.strerror}")
+    try:
         size = parse_size_bytes(args.bytes)
         runs = ([(False, False), (True, False), (True, True)] if args.compare
                 else [(args.pfc, args.dcqcn)])
@@ -84,7 +88,6 @@ def main() -> int:
         sys.exit(f"incast: error: {e}")
     except KeyboardInterrupt:
         sys.exit("incast: interrupted (everything torn down)")
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "incast.json").write_text(json.dumps(results, indent=1) + "\n")
     png = plot_runs(results, args.out / "incast.png",
                     f"{args.senders}:1 incast, {args.bytes} per sender, leaf-spine at D=40000")

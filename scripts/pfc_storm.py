@@ -56,6 +56,10 @@ def main() -> int:
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("pfc_storm: needs root (run with sudo)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"pfc_storm: error: --out {args.out}: {e.strerror}")
     results = []
     try:
         # two senders to the stormer, still sending when the storm begins 0.1 s in: light
@@ -77,7 +81,6 @@ def main() -> int:
         sys.exit(f"pfc_storm: error: {e}")
     except KeyboardInterrupt:
         sys.exit("pfc_storm: interrupted (everything torn down)")
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pfc_storm.json").write_text(json.dumps(results, indent=1) + "\n")
     png = plot_runs(results, args.out / "pfc_storm.png",
                     f"PFC storm from h0 for {args.storm_s:g} s, leaf-spine at D=40000")

@@ -385,3 +385,10 @@ def test_xon_equal_to_xoff_is_allowed():
     pfc = FabricPfc([port("p1", xoff=1000, xon=1000)])
     assert pfc.tick(0, {"p1": 1001}, {"p1": 1001}) == [SendPause("p1", MAX_QUANTA)]
     assert pfc.tick(POLL, {"p1": 999}, {}) == [SendPause("p1", 0)]
+
+
+def test_xon_zero_resumes_once_the_share_is_empty():
+    pfc = FabricPfc([PortSpec("p1", "s", "h1", True, 10e6, 1000, 0),
+                     PortSpec("p2", "s", "h2", True, 10e6, 1000, 0)])
+    assert pfc.tick(0, {"p2": 5000}, {"p1": 5000}) == [SendPause("p1", MAX_QUANTA)]
+    assert pfc.tick(POLL, {"p2": 0}, {}) == [SendPause("p1", 0)]

@@ -12,6 +12,7 @@ from fabrictwin.fabric.emulation.plan import plan_emulation
 from fabrictwin.fabric.headroom import pfc_headroom
 from fabrictwin.fabric.pfc.core import FabricPfc, PortSpec, Watchdog
 from fabrictwin.fabric.pfc.setup import (
+    FRAME_OVERHEAD,
     LOSSLESS_PRIORITY,
     NS_PER_M,
     PfcOptions,
@@ -90,7 +91,7 @@ def test_daemon_config_lists_switch_ports_with_sane_thresholds(plan, setup):
         assert sum(p["xoff_bytes"] + r["headroom_bytes"] for p in plist) <= buffer
         assert {(p["xoff_bytes"], p["xon_bytes"]) for p in plist} == {
             (r["xoff_bytes"], r["xon_bytes"])}
-        assert r["xoff_bytes"] - r["xon_bytes"] == 2 * plan.mtu
+        assert r["xoff_bytes"] - r["xon_bytes"] == 2 * (plan.mtu + FRAME_OVERHEAD)
 
 
 def test_daemon_config_is_json_and_builds_the_core(setup):
@@ -120,7 +121,8 @@ def test_report_has_hardware_headroom_per_switch(plan, setup):
     assert report["buffer_bytes"] == PfcOptions().buffer_bytes
     assert report["priority"] == LOSSLESS_PRIORITY
     link = plan.links[0]
-    hw = pfc_headroom(link.hw_rate_bps, link.hw_latency_ns / NS_PER_M, plan.mtu).total_bytes
+    hw = pfc_headroom(link.hw_rate_bps, link.hw_latency_ns / NS_PER_M,
+                      plan.mtu + FRAME_OVERHEAD).total_bytes
     for sw in ("l0", "l1", "l2", "s0"):
         r = report["switches"][sw]
         assert isinstance(r["hardware_headroom_bytes"], int)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 import tempfile
 import time
@@ -169,19 +170,20 @@ def run_incast(spec: IncastSpec, run_dir: Path,
                                                 pmax=spec.ecn_pmax))
         leaf = {i: line for i in setup.queues if (line := setup.tc_line(i))}
         ports = {p["intf"] for p in setup.daemon["ports"]}
-        with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES), \
-                bring_up(g, plan, caps, policy=policy, progress=progress,
-                         leaf_qdiscs=leaf) as (emu, _ctl):
+        with bring_up(g, plan, caps, policy=policy, progress=progress,
+                      leaf_qdiscs=leaf) as (emu, _ctl):
             progress("checking all-pairs reachability")
             reach = emu.reachability(2.0)
             if not reach.ok:
                 raise FabricTwinError(f"not all pairs reachable: {reach.failed[:3]}")
-            ovs0, sock0 = tx_dropped(ports), socket_drops()
-            with pfc_daemon(emu, setup, run_dir) as daemon:
-                progress("running the incast")
-                agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
-            ovs_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
-            sock_drops = socket_drops() - sock0
+            # after traffic has flowed: the switch's send socket and our ports exist
+            with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES, ports):
+                ovs0, sock0 = tx_dropped(ports), socket_drops()
+                with pfc_daemon(emu, setup, run_dir) as daemon:
+                    progress("running the incast")
+                    agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
+                ovs_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
+                sock_drops = socket_drops() - sock0
             series = daemon.series()
     out = summarise(spec, roles, plan, agents, daemon.result, setup.report, series, storm_out)
     out["ovs_port_drops"] = ovs_drops
@@ -208,13 +210,14 @@ def _run_agents(emu: Any, plan: Any, spec: IncastSpec, roles: Roles,
     for rank, cfg in configs.items():
         path = run_dir / f"config-{rank}.json"
         path.write_text(json.dumps(cfg))
-        commands[ranks[rank]] = f"{sys.executable} -m fabrictwin.traffic.agent --config {path}"
+        commands[ranks[rank]] = (f"{shlex.quote(sys.executable)} -m fabrictwin.traffic.agent "
+                                 f"--config {shlex.quote(str(path))}")
     storm_host = None
     if spec.storm_s > 0:
         storm_host = roles.receiver
         intf = next(h.intfs[0] for h in plan.hosts if h.name == storm_host)
         commands[storm_host] = (
-            f"{sys.executable} -m fabrictwin.traffic.pfcstorm --intf {intf} "
+            f"{shlex.quote(sys.executable)} -m fabrictwin.traffic.pfcstorm --intf {intf} "
             f"--seconds {spec.storm_s} --priority {LOSSLESS_PRIORITY} "
             f"--start-at-ns {start_ns + int(spec.storm_delay_s * 1e9)} & "
             f"{commands[storm_host]}; wait")
@@ -253,7 +256,10 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         "host_pauses_obeyed": sum(a.get("pfc_pauses", 0) for a in agents),
         "cnps": sum(a["cnps_sent"] for a in agents),
         "ecn_marked": sum(a["ecn_marked"] for a in agents),
-        "max_queue_bytes": pfc.get("max_backlog_bytes", 0),
+        "max_queue_bytes": pfc.get("max_backlog_bytes", 0),  # the deepest port queue
+        # the most one switch held over all its ports (its shared lossless buffer)
+        "max_switch_queue_bytes": max(pfc.get("max_switch_backlog_bytes", {}).values(),
+                                      default=0),
         "completion_us": completion_s / d * 1e6,
         "emulated_s": completion_s,
         "retransmits": sum(a["retransmits"] for a in agents),
@@ -297,13 +303,13 @@ def watchdog_delays(result: dict[str, Any]) -> list[int]:
             if e["kind"] == "triggered"]
 
 
-def queue_percentiles(queue: list[list[float]], span_s: float) -> dict[str, int]:
+def queue_percentiles(queue: list[list[float]], span_s: float) -> dict[str, int | None]:
     """Median and 95th percentile of the fabric's total lossless backlog while the
     incast ran, and its maximum over the second half (after congestion control acted)."""
     during = sorted(row[1] for row in queue if 0 <= row[0] <= span_s)
     late = [row[1] for row in queue if span_s / 2 <= row[0] <= span_s]
-    if not during:
-        return {"queue_p50_bytes": 0, "queue_p95_bytes": 0, "late_max_queue_bytes": 0}
+    if not during:  # the incast did not finish: no span to look at
+        return {"queue_p50_bytes": None, "queue_p95_bytes": None, "late_max_queue_bytes": None}
     return {"queue_p50_bytes": int(during[len(during) // 2]),
             "queue_p95_bytes": int(during[min(len(during) - 1, int(0.95 * len(during)))]),
             "late_max_queue_bytes": int(max(late, default=0))}

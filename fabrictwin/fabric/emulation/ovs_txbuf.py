@@ -22,6 +22,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from fabrictwin.errors import FabricTwinError
+
 log = logging.getLogger(__name__)
 
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
@@ -37,21 +39,30 @@ def _vswitchd_pid() -> int | None:
     return None
 
 
-def _packet_inodes(bound: bool) -> set[int]:
-    """Inodes of AF_PACKET sockets bound to an interface (the datapath's per-port
-    receive sockets) or to none (its one send socket)."""
+def _packet_inodes(ifindexes: set[int] | None) -> set[int]:
+    """Inodes of AF_PACKET sockets bound to one of ``ifindexes`` (the datapath's receive
+    sockets of those ports), or, with None, bound to no interface (its send socket)."""
     inodes = set()
     with contextlib.suppress(OSError):
         for line in Path("/proc/net/packet").read_text().splitlines()[1:]:
             cols = line.split()
             # sk RefCnt Type Proto Iface R Rmem User Inode
-            if len(cols) >= 9 and (cols[4] != "0") == bound:
+            if len(cols) >= 9 and (int(cols[4]) in ifindexes if ifindexes is not None
+                                   else cols[4] == "0"):
                 inodes.add(int(cols[8]))
     return inodes
 
 
-def _socket_fds(pid: int, bound: bool) -> list[int]:
-    wanted = _packet_inodes(bound)
+def _ifindexes(names: set[str]) -> set[int]:
+    out = set()
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            out.add(int(Path(f"/sys/class/net/{name}/ifindex").read_text()))
+    return out
+
+
+def _socket_fds(pid: int, ifindexes: set[int] | None = None) -> list[int]:
+    wanted = _packet_inodes(ifindexes)
     fds = []
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -76,17 +87,23 @@ def _borrow(pid: int, fd: int) -> socket.socket | None:
 
 
 @contextlib.contextmanager
-def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0) -> Iterator[int | None]:
+def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0,
+                     ports: set[str] = frozenset()) -> Iterator[int | None]:
     """OVS's send socket with at least ``size_bytes`` of buffer while inside (and, with
-    ``rx_bytes``, every per-port receive socket with that much, so a switch that falls
-    behind for a moment does not drop what arrives); yields the old send buffer size
-    (None when the socket could not be found: queues stay capped as before)."""
+    ``rx_bytes``, the receive sockets of ``ports``, so a switch that falls behind for a
+    moment does not drop what arrives); yields the old send buffer size (None when the
+    socket could not be found: queues stay capped as before). Enter it once the ports
+    exist. One run at a time: a live run's raise is refused with one line."""
+    owner = _live_owner()
+    if owner is not None:
+        raise FabricTwinError(f"another run (pid {owner}) holds ovs-vswitchd's raised "
+                              "buffers; one lossless run at a time")
     pid = _vswitchd_pid()
     jobs = [(fd, socket.SO_SNDBUF, SO_SNDBUFFORCE, size_bytes)
-            for fd in (_socket_fds(pid, bound=False) if pid else [])]
-    if rx_bytes and pid:
+            for fd in (_socket_fds(pid) if pid else [])]
+    if rx_bytes and pid and ports:
         jobs += [(fd, socket.SO_RCVBUF, SO_RCVBUFFORCE, rx_bytes)
-                 for fd in _socket_fds(pid, bound=True)]
+                 for fd in _socket_fds(pid, _ifindexes(set(ports)))]
     borrowed = [(fd, s, opt, force, size) for fd, opt, force, size in jobs
                 if pid and (s := _borrow(pid, fd))]
     if not any(opt == socket.SO_SNDBUF for _fd, _s, opt, _f, _n in borrowed):
@@ -125,14 +142,22 @@ def _record(vswitchd: int | None, entries: list[tuple[int, int, int, int]]) -> N
                                   "sockets": entries}))
 
 
+def _live_owner() -> int | None:
+    try:
+        owner = int(json.loads(RECORD.read_text()).get("owner", 0))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if owner > 0 and owner != os.getpid() and Path(f"/proc/{owner}").exists() \
+        else None
+
+
 def restore_leftover() -> list[str]:
     """Put back the buffer sizes a killed run raised (its owner is gone); what was done."""
     try:
         data = json.loads(RECORD.read_text())
     except (OSError, ValueError):
         return []
-    owner = int(data.get("owner", 0))
-    if owner > 0 and Path(f"/proc/{owner}").exists():
+    if _live_owner() is not None:
         return []  # that run is still going
     done = []
     pid = _vswitchd_pid()

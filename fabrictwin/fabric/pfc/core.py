@@ -207,7 +207,7 @@ class FabricPfc:
             st.counters["xoff_sent"] += 1
             st.refresh_ns = now + quanta_to_ns(MAX_QUANTA, spec.rate_bps) / 2
             return [SendPause(spec.intf, MAX_QUANTA)]
-        if st.pausing and st.share_bytes < spec.xon_bytes:
+        if st.pausing and st.share_bytes < max(spec.xon_bytes, 1):  # XON 0: once empty
             st.pausing = False
             st.counters["xon_sent"] += 1
             return [SendPause(spec.intf, 0)]

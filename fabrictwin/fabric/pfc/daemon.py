@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import logging
 import select
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
+RX_BATCH = 64
+PR_SET_PDEATHSIG = 1
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 
@@ -114,6 +117,7 @@ class Daemon:
         self.stop = False
         self.drops0: dict[str, int] = {}
         self.max_backlog: dict[str, int] = {}
+        self.max_switch: dict[str, int] = {}  # the most one switch held, all its ports
         self.drops: dict[str, int] = {}
         self.frames_sent = 0
         self.polls = 0
@@ -148,8 +152,10 @@ class Daemon:
                 if series is not None:
                     series.write(json.dumps({"t_ns": a.t_ns, "watchdog": a.__dict__}) + "\n")
         if lines:
-            run(["tc", "-force", "-batch", "-"], input_text="\n".join(lines) + "\n",
-                check=False)
+            res = run(["tc", "-force", "-batch", "-"], input_text="\n".join(lines) + "\n",
+                      check=False)
+            if res.returncode != 0:  # a gate not applied: say so, the counters would lie
+                log.warning("tc: %s", (res.stderr or "").strip().splitlines()[:1])
         for intf in kicks:
             self.ports[intf].kick()
 
@@ -166,6 +172,9 @@ class Daemon:
                 backlog[intf] = st.backlog_bytes
                 self.max_backlog[intf] = max(self.max_backlog.get(intf, 0), st.backlog_bytes)
                 self.drops[intf] = st.drops - self.drops0.get(intf, 0)
+        for sw, states in self.core.by_switch.items():
+            total = sum(backlog.get(st.spec.intf, 0) for st in states)
+            self.max_switch[sw] = max(self.max_switch.get(sw, 0), total)
         self.apply(self.core.tick(now, backlog, rx), series)
         self.polls += 1
         self.poll_s += time.perf_counter() - t0
@@ -177,7 +186,8 @@ class Daemon:
             series.write(json.dumps(row, separators=(",", ":")) + "\n")
 
     def receive(self, port: Port, buf: bytearray, now: int, series: TextIO | None) -> None:
-        while True:
+        # a batch at a time: a PAUSE storm must not keep the poll (and the watchdog) away
+        for _ in range(RX_BATCH):
             try:
                 n = port.sock.recv_into(buf)
             except BlockingIOError:
@@ -229,6 +239,7 @@ class Daemon:
             "refreshes": total("refresh_sent"), "pauses_received": total("pause_rx"),
             "lossless_drops": total("lossless_drops"),
             "max_backlog_bytes": max((p["max_backlog_bytes"] for p in ports.values()), default=0),
+            "max_switch_backlog_bytes": dict(self.max_switch),
             "watchdog_events": [e.__dict__ for e in self.core.events],
             "ports": ports}
 
@@ -239,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="pfc: %(message)s")
+    with contextlib.suppress(OSError, AttributeError):  # die with the run that started us
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     try:
         cfg = json.loads(Path(args.config).read_text())
         daemon = Daemon(cfg)

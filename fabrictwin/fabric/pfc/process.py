@@ -40,25 +40,33 @@ def pfc_daemon(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
            "result": str(out_dir / "pfc.json"), "ready": str(ready)}
     cfg_path = out_dir / "pfc-config.json"
     cfg_path.write_text(json.dumps(cfg))
-    proc = subprocess.Popen([sys.executable, "-m", "fabrictwin.fabric.pfc.daemon",
-                             "--config", str(cfg_path)], stderr=subprocess.PIPE)
+    log_path = out_dir / "pfc.log"
+    with open(log_path, "wb") as log_file:  # the child keeps its own copy
+        proc = subprocess.Popen([sys.executable, "-m", "fabrictwin.fabric.pfc.daemon",
+                                 "--config", str(cfg_path)], stderr=log_file)
     if emu.state is not None:
         emu.state.pids.append(proc.pid)
         emu.state.save()
     daemon = PfcDaemon(proc, out_dir)
+
+    def last_error() -> str:
+        lines = log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"pfc daemon exited with {proc.returncode}"
+
+    ok = False
     try:
         deadline = time.monotonic() + 20
         while not ready.exists():
             if proc.poll() is not None:
-                err = (proc.stderr.read().decode() if proc.stderr else "").strip()
-                raise FabricTwinError(err.splitlines()[-1] if err else
-                                      f"pfc daemon exited with {proc.returncode}")
+                raise FabricTwinError(last_error())
             if time.monotonic() > deadline:
                 raise FabricTwinError("pfc daemon did not start within 20 s")
             time.sleep(0.02)
         yield daemon
+        ok = True
     finally:
-        if proc.poll() is None:
+        died = proc.poll() is not None  # before we asked it to stop: it failed
+        if not died:
             proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -67,3 +75,5 @@ def pfc_daemon(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
             proc.wait()
         if daemon.result_path.exists():
             daemon.result = json.loads(daemon.result_path.read_text())
+    if ok and (died or proc.returncode != 0):
+        raise FabricTwinError(f"pfc daemon failed during the run: {last_error()}")

@@ -24,6 +24,7 @@ from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.tc import LosslessQueue, lossless_queue
 
 NS_PER_M = 5.0
+FRAME_OVERHEAD = 22  # Ethernet header 14, VLAN tag 4, FCS 4 on top of the MTU
 LOSSLESS_PRIORITY = 3  # DSCP 26's priority (fabrictwin.controllers.classes)
 
 
@@ -63,13 +64,13 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:
     """PFC for ``plan``; one line naming the switch when its buffer cannot be lossless."""
     spec = lossless_spec()
     hosts = {h.name for h in plan.hosts}
-    mtu = plan.mtu
+    mtu = plan.mtu + FRAME_OVERHEAD  # headroom counts whole frames on the wire
     ports_of: dict[str, list[tuple[str, str, Any]]] = {}
     queues: dict[str, LosslessQueue] = {}
     for link in plan.links:
         for intf, node, peer in ((link.intf_u, link.u, link.v), (link.intf_v, link.v, link.u)):
             limit = opts.host_queue_bytes if node in hosts else opts.buffer_bytes
-            queues[intf] = lossless_queue(intf, spec, link.rate_bps, mtu, limit)
+            queues[intf] = lossless_queue(intf, spec, link.rate_bps, plan.mtu, limit)
             if node not in hosts:
                 ports_of.setdefault(node, []).append((intf, peer, link))
     ports, report_sw = [], {}

@@ -12,10 +12,12 @@ it lets through at a tiny rate, and this kernel has no ``plug`` qdisc.)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from fabrictwin.controllers.classes import QueueSpec
-from fabrictwin.fabric.emulation.system import run
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.system import check_name, run
 
 PAUSED_RATE_BPS = 1000
 DROP_LIMIT_BYTES = 1  # the watchdog's ``drop``: every frame is over the limit
@@ -32,6 +34,15 @@ class LosslessQueue:
     burst_bytes: int
     limit_bytes: int
 
+    def __post_init__(self) -> None:
+        check_name(self.intf)
+        if not (re.fullmatch(r"\d+:\d+", self.parent) and re.fullmatch(r"\d+:", self.handle)):
+            raise FabricTwinError(f"pfc: queue of {self.intf}: bad tc ids "
+                                  f"{self.parent!r} / {self.handle!r}")
+        if min(self.rate_bps, self.burst_bytes, self.limit_bytes) <= 0:
+            raise FabricTwinError(f"pfc: queue of {self.intf}: rate, burst and limit must be "
+                                  "positive")
+
     def line(self, verb: str = "replace", *, paused: bool = False, drop: bool = False) -> str:
         rate = PAUSED_RATE_BPS if paused else self.rate_bps
         limit = DROP_LIMIT_BYTES if drop else self.limit_bytes
@@ -42,7 +53,7 @@ class LosslessQueue:
 def lossless_queue(intf: str, q: QueueSpec, rate_bps: float, mtu_bytes: int,
                    limit_bytes: int) -> LosslessQueue:
     n = 10 + q.queue_id
-    # the bucket holds one maximal frame (Ethernet header and VLAN tag on top of the MTU)
+    # the bucket holds one maximal frame: the MTU plus Ethernet header, VLAN tag and FCS
     return LosslessQueue(intf, f"1:{n}", f"{n}:", int(rate_bps), mtu_bytes + 22,
                          max(limit_bytes, mtu_bytes + 22))
 
