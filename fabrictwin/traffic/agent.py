@@ -51,7 +51,7 @@ from fabrictwin.traffic.fastpath import (
     qpn_of,
     quiet_kernel_udp,
 )
-from fabrictwin.traffic.pfc import parse_pause, quanta_to_ns
+from fabrictwin.traffic.pause import PauseState
 from fabrictwin.traffic.qp import BTH_OFF, RecvQp, SendOptions, SendQp
 from fabrictwin.traffic.roce import (
     BTH_LEN,
@@ -93,10 +93,8 @@ class Agent:
         self.waiting: dict[int, list[SendQp]] = {}  # receive id -> sends waiting on it
         self.active: list[SendQp] = []
         self.counts = {"frames_received": 0, "icrc_errors": 0, "unknown_qp": 0,
-                       "injected_drops": 0, "acks_received": 0, "pfc_pauses": 0,
-                       "pfc_resumes": 0, "pfc_paused_ns": 0}
-        self.paused_until = 0.0  # PFC: no data sent before this (monotonic ns)
-        self._paused_from = 0
+                       "injected_drops": 0, "acks_received": 0}
+        self.pause = PauseState(cfg.pfc_priority, cfg.line_rate_bps)
         self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
@@ -176,7 +174,7 @@ class Agent:
         """One received frame: checks, then to its receive QP (data) or send QP (ACK, CNP);
         a PFC frame for our priority pauses or resumes the data we send."""
         if frame[12:14] == b"\x88\x08":
-            self._pfc(frame, now)
+            self.pause.on_frame(frame, now)
             return
         if len(frame) < BTH_OFF + 16 or frame[14] != 0x45 or frame[30:34] != self.my_ip:
             return
@@ -208,21 +206,9 @@ class Agent:
         elif opcode == CNP_OPCODE:
             sqp.on_cnp(now)
 
-    def _pfc(self, frame: memoryview, now: int) -> None:
-        quanta = (parse_pause(frame) or {}).get(self.cfg.pfc_priority)
-        if quanta is None:
-            return
-        c = self.counts
-        if self.paused_until > self._paused_from:  # the pause so far, up to this frame
-            c["pfc_paused_ns"] += int(min(now, self.paused_until) - self._paused_from)
-        self._paused_from = now
-        if quanta:
-            c["pfc_pauses"] += 1
-            # quanta are bit times at the link's (dilated) rate
-            self.paused_until = now + quanta_to_ns(quanta, self.cfg.line_rate_bps)
-        else:
-            c["pfc_resumes"] += 1
-            self.paused_until = 0.0
+    @property
+    def paused_until(self) -> float:
+        return self.pause.until
 
     def sample(self, now: int) -> None:
         """Record bytes sent and the current rate of every started transfer."""
@@ -328,10 +314,6 @@ class Agent:
         recvs = [qp.result() for qp in sorted(self.recv_qps.values(), key=lambda q: q.tid)]
         end = self.end_ns or self.clock()
         start = self.start_ns or end
-        if self.paused_until > self._paused_from:
-            self.counts["pfc_paused_ns"] += int(max(0, min(end, self.paused_until)
-                                                    - self._paused_from))
-            self._paused_from = int(self.paused_until)
 
         def total(rows: list[dict[str, Any]], key: str) -> int:
             return sum(int(r[key]) for r in rows)
@@ -351,7 +333,8 @@ class Agent:
             "ecn_marked": total(recvs, "ecn_marked"), "psn_errors": total(recvs, "psn_errors"),
             "duplicates": total(recvs, "duplicates"), "malformed": total(recvs, "malformed"),
             "tx_blocked": sum(qp.blocked for qp in self.send_qps.values()),
-            **self.counts, "sends": sends, "recvs": recvs, "samples": self.samples}
+            **self.counts, **self.pause.counters(end),
+            "sends": sends, "recvs": recvs, "samples": self.samples}
 
 
 def write_result(path: str, result: dict[str, Any]) -> None:
