@@ -25,21 +25,11 @@ from fabrictwin.traffic.pfc import (
 )
 from fabrictwin.traffic.roce import ROCE_UDP_PORT, WRITE_OPCODES, ack_frame, cnp_frame
 from tests.bpf import run_bpf
+from tests.test_traffic_agent import A, B, FakeSock
 
 US = 1000
-A = {"ip": "10.0.0.1", "mac": "02:00:00:00:00:01", "interface": "ftta0"}
-B = {"ip": "10.0.0.2", "mac": "02:00:00:00:00:02", "interface": "fttb0"}
 SWITCH_MAC = "02:00:00:00:00:fe"  # the switch port that sends PFC frames to A
 BTH = 14 + 20 + 8  # offset of the BTH in a RoCEv2 frame
-
-
-class FakeSock:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-
-    def send(self, buf: bytes) -> int:
-        self.out.append(bytes(buf))
-        return len(buf)
 
 
 def is_data(frame: bytes) -> bool:

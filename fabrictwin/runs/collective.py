@@ -10,9 +10,7 @@ factor for the collective (doc/PERFORMANCE.md of NVIDIA/nccl-tests).
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -22,6 +20,7 @@ from typing import Any
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.emulation.cpu import CpuWatch
 from fabrictwin.fabric.model.collectives import busbw_factor
+from fabrictwin.runs.agents import agent_commands, agent_results
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
 from fabrictwin.traffic.schedules import build_schedule
@@ -99,20 +98,10 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     step_dir.mkdir(parents=True, exist_ok=True)
     opts["result"] = str(step_dir / "agent-{rank}.json")
     configs = agent_configs(plan, sched, hosts, **opts)
-    commands = {}
-    for rank, cfg in configs.items():
-        path = step_dir / f"config-{rank}.json"
-        path.write_text(json.dumps(cfg))
-        commands[hosts[rank]] = f"{sys.executable} -m fabrictwin.traffic.agent --config {path}"
+    commands = agent_commands(configs, hosts, step_dir)
     with CpuWatch() as cpu:
         outputs = emu.run_in_hosts(commands)
-    results = []
-    for rank in configs:
-        path = step_dir / f"agent-{rank}.json"
-        if not path.exists():
-            raise FabricTwinError(f"agent on {hosts[rank]} wrote no result: "
-                                  f"{outputs[hosts[rank]].strip()[-200:]}")
-        results.append(json.loads(path.read_text()))
+    results = agent_results(configs, hosts, step_dir, outputs)
     row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
     # Only while data moved: agents importing scapy beforehand are not the measurement.
     busy = cpu.window(row.pop("started_ns"), row.pop("finished_ns"))

@@ -13,7 +13,6 @@ frames (daemon and agents), and the receivers' PSN checks and byte CRCs.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
@@ -35,6 +34,7 @@ from fabrictwin.fabric.emulation.ovs_txbuf import (
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.process import pfc_daemon
 from fabrictwin.fabric.pfc.setup import LOSSLESS_PRIORITY, PfcOptions, pfc_setup
+from fabrictwin.runs.agents import agent_commands, agent_results
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
@@ -206,12 +206,7 @@ def _run_agents(emu: Any, plan: Any, spec: IncastSpec, roles: Roles,
     sched = all_to_all_v(matrix, "incast")
     start_ns = time.monotonic_ns() + int(START_SLACK_S * 1e9)
     configs = agent_configs(plan, sched, ranks, **_agent_options(plan, spec, start_ns, run_dir))
-    commands = {}
-    for rank, cfg in configs.items():
-        path = run_dir / f"config-{rank}.json"
-        path.write_text(json.dumps(cfg))
-        commands[ranks[rank]] = (f"{shlex.quote(sys.executable)} -m fabrictwin.traffic.agent "
-                                 f"--config {shlex.quote(str(path))}")
+    commands = agent_commands(configs, ranks, run_dir)
     storm_host = None
     if spec.storm_s > 0:
         storm_host = roles.receiver
@@ -222,13 +217,7 @@ def _run_agents(emu: Any, plan: Any, spec: IncastSpec, roles: Roles,
             f"--start-at-ns {start_ns + int(spec.storm_delay_s * 1e9)} & "
             f"{commands[storm_host]}; wait")
     outputs = emu.run_in_hosts(commands)
-    results = []
-    for rank in configs:
-        path = run_dir / f"agent-{rank}.json"
-        if not path.exists():
-            raise FabricTwinError(f"agent on {ranks[rank]} wrote no result: "
-                                  f"{outputs[ranks[rank]].strip()[-200:]}")
-        results.append({**json.loads(path.read_text()), "host": ranks[rank]})
+    results = agent_results(configs, ranks, run_dir, outputs)
     return results, outputs.get(storm_host, "") if storm_host else ""
 
 

@@ -1,0 +1,38 @@
+"""Endpoint agents of one step of a run: their shell commands and their results."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fabrictwin.errors import FabricTwinError
+
+
+def agent_commands(configs: Mapping[int, dict[str, Any]], hosts: Sequence[str],
+                   step_dir: Path) -> dict[str, str]:
+    """Write each rank's config under ``step_dir``; the command its host runs, by host."""
+    commands = {}
+    for rank, cfg in configs.items():
+        path = step_dir / f"config-{rank}.json"
+        path.write_text(json.dumps(cfg))
+        commands[hosts[rank]] = (f"{shlex.quote(sys.executable)} -m fabrictwin.traffic.agent "
+                                 f"--config {shlex.quote(str(path))}")
+    return commands
+
+
+def agent_results(configs: Mapping[int, dict[str, Any]], hosts: Sequence[str],
+                  step_dir: Path, outputs: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every rank's result (``agent-{rank}.json``), with its host; one line naming the
+    first host whose agent wrote none, with the end of what it printed."""
+    results = []
+    for rank in configs:
+        path = step_dir / f"agent-{rank}.json"
+        if not path.exists():
+            raise FabricTwinError(f"agent on {hosts[rank]} wrote no result: "
+                                  f"{outputs.get(hosts[rank], '').strip()[-200:]}")
+        results.append({**json.loads(path.read_text()), "host": hosts[rank]})
+    return results
