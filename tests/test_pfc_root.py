@@ -44,10 +44,10 @@ def test_incast_8_to_1_drops_without_pfc_and_none_with_it(tmp_path: Path) -> Non
     assert ports["s0-eth2"]["xoff_sent"] > 0 and ports["l1-eth6"]["pause_rx"] > 0
     assert ports["l1-eth6"]["paused_ns"] > 0
     assert on["host_pauses_obeyed"] > 0
-    # the headroom held: no switch ever held more than its shared lossless buffer (each
-    # port's queue may take all of it, so without PFC a switch can hold several times it)
+    # the headroom held: no switch ever held more than its shared lossless buffer, which
+    # without PFC the bottleneck port filled before it dropped
     assert on["max_switch_queue_bytes"] <= on["thresholds"]["buffer_bytes"]
-    assert off["max_switch_queue_bytes"] > on["thresholds"]["buffer_bytes"]
+    assert off["max_switch_queue_bytes"] > 0.9 * off["thresholds"]["buffer_bytes"]
 
 
 def test_pause_frames_are_real_8021qbb_on_the_wire(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def _ovs_send_buffer() -> int:
 
     pid = _vswitchd_pid()
     assert pid is not None
-    s = _borrow(pid, _socket_fds(pid, bound=False)[0])
+    s = _borrow(pid, _socket_fds(pid)[0])
     assert s is not None
     try:
         return s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
