@@ -32,7 +32,7 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def _inputs(args: argparse.Namespace,
-            ) -> tuple[Any, str, str, list[int], float | None, str, Path | None]:
+            ) -> tuple[Any, str, str, list[int], float | None, str, Path | None, bool]:
     from fabrictwin.fabric.model.collectives import canonical_collective
 
     lib = library_from_args(args)
@@ -48,27 +48,29 @@ def _inputs(args: argparse.Namespace,
         dilation = args.dilation if args.dilation is not None else (sc.dilation or None)
         name = sc.name
         policy = scenario_policy(sc, path)
+        pfc = args.pfc or sc.pfc
     else:
         if not args.topo or not args.collective:
             raise FabricTwinError("give a scenario file, or --collective and --topo")
         g = build_topology(args.topo, lib)
         collective, sizes_text, algo = args.collective, args.sizes or "1M:4M", args.algo or "auto"
-        dilation, name, policy = args.dilation, args.collective, None
+        dilation, name, policy, pfc = args.dilation, args.collective, None, args.pfc
     try:
         collective = canonical_collective(collective)
     except FabricTwinError as exc:
         raise FabricTwinError(f"--{exc}") from None
     if dilation is not None and not dilation > 0:
         raise FabricTwinError(f"--dilation must be positive, got {dilation:g}")
-    return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy
+    return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy, pfc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from fabrictwin.fabric.emulation.session import emulate
+    from fabrictwin.fabric.pfc.setup import PfcOptions
     from fabrictwin.runs.collective import run_sizes, schedule_for
     from fabrictwin.runs.outputs import nccl_table, write_outputs
 
-    g, collective, algo, sizes, dilation, name, policy = _inputs(args)
+    g, collective, algo, sizes, dilation, name, policy, pfc = _inputs(args)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
     out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -94,13 +96,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with err.status("bringing the fabric up"):
         summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
-                          progress=lambda m: None)
+                          pfc=PfcOptions() if pfc else None, progress=lambda m: None)
     doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,
            "ranks": ranks, "dilation": summary["dilation"],
            # untrustworthy when a core saturated while data moved (bring-up excluded)
            "cpu_bound": any(r.get("cpu_bound") for r in doc.get("results", [])),
            "forwarding": summary.get("forwarding"), "emulation": summary,
-           "results": doc.get("results", [])}
+           "results": doc.get("results", []), "pfc": summary.get("pfc")}
     written = write_outputs(out_dir, doc)
     if args.json:
         rows = [{k: v for k, v in r.items() if k != "fct_us"} for r in doc["results"]]
@@ -111,6 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         console = Console()
         console.print(summary_table(summary))
         console.print(nccl_table(collective, ranks, doc["results"]))
+        if doc["pfc"]:
+            pf = doc["pfc"]
+            console.print(f"PFC: {pf['pauses']} pauses, {pf['pause_frames_sent']} PAUSE frames, "
+                          f"{pf['lossless_drops']} lossless drops in the switches")
         console.print(f"dilation {doc['dilation']:.4g}, cpu_bound {doc['cpu_bound']}; wrote "
                       + ", ".join(str(p) for p in written))
     ok = summary["ok"] and all(r["ok"] for r in doc["results"])
@@ -128,6 +134,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r.add_argument("--algo", help="ring, tree, hd, hierarchical, chain, direct (default auto)")
     r.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
     r.add_argument("--dcqcn", action="store_true", help="senders run DCQCN")
+    r.add_argument("--pfc", action="store_true",
+                   help="lossless class with PFC: real PAUSE frames, 1 MB per switch "
+                        "(see docs/pfc.md)")
     r.add_argument("--static", action="store_true", help="static flows instead of the controller")
     r.add_argument("--json", action="store_true", help="print the results document as JSON")
     r.add_argument("--out", default="results", help="results directory (default results/)")

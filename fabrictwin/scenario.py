@@ -31,6 +31,7 @@ class Scenario:
     algorithm: str = "auto"
     dilation: float = 0.0  # 0: automatic
     policy: str = ""  # controller policy file, relative to the scenario file
+    pfc: bool = False  # lossless class with PFC (fabrictwin.fabric.pfc) while traffic runs
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -65,3 +65,15 @@ def test_collective_completes_despite_injected_drops(tmp_path):
     assert row["ok"] and row["lost_bytes"] == 0
     assert row["retransmits"] > 0
     assert classes["1:11"] > 1 << 20 > classes["1:10"], classes
+
+
+def test_run_with_pfc_reports_the_lossless_fabric(tmp_path):
+    out = run_cli("run", "--collective", "alltoall", "--topo",
+                  "leaf_spine,leaves=1,spines=0,hosts_per_leaf=4", "--sizes", "1M", "--pfc",
+                  "--json", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-500:]
+    doc = json.loads(out.stdout)
+    pfc = doc["pfc"]
+    assert pfc["polls"] > 0 and pfc["lossless_drops"] == 0  # the daemon watched, nothing lost
+    assert pfc["thresholds"]["switches"]["l0"]["xoff_bytes"] > 0
+    assert all(row["ok"] and row["lost_bytes"] == 0 for row in doc["results"])

@@ -56,10 +56,6 @@ ecn:
 telemetry_interval_s: 20ms
 """
 START_SLACK_S = 3.0
-#: ovs-vswitchd's send buffer during the run: above every switch's lossless buffer
-#: (see fabrictwin.fabric.emulation.ovs_txbuf)
-TX_BUFFER_BYTES = 64 << 20
-RX_BUFFER_BYTES = 8 << 20  # each switch port's receive socket in ovs-vswitchd
 
 
 @dataclass(frozen=True)
@@ -154,7 +150,13 @@ def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) ->
 def run_incast(spec: IncastSpec, run_dir: Path,
                progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Bring the fabric up, run the experiment once, tear down; the result as a dict."""
-    from fabrictwin.fabric.emulation.session import bring_up, prepare, sigterm_as_interrupt
+    from fabrictwin.fabric.emulation.session import (
+        PFC_RX_BUFFER_BYTES,
+        PFC_TX_BUFFER_BYTES,
+        bring_up,
+        prepare,
+        sigterm_as_interrupt,
+    )
 
     g = build_topology(spec.topology)
     roles = place(g, spec.senders, spec.victim_bytes > 0)
@@ -177,7 +179,7 @@ def run_incast(spec: IncastSpec, run_dir: Path,
             if not reach.ok:
                 raise FabricTwinError(f"not all pairs reachable: {reach.failed[:3]}")
             # after traffic has flowed: the switch's send socket and our ports exist
-            with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES, ports):
+            with raised_tx_buffer(PFC_TX_BUFFER_BYTES, PFC_RX_BUFFER_BYTES, ports):
                 ovs0, sock0 = tx_dropped(ports), socket_drops()
                 with pfc_daemon(emu, setup, run_dir) as daemon:
                     progress("running the incast")

@@ -39,6 +39,9 @@ RATE_HEADROOM = 0.5
 #: at 0.05 no loss, no saturation, busbw 92-93% of the dilated line rate, repeatably.
 RATE_HEADROOM_LOADED = 0.05
 QUEUE_SOURCE = "fabrictwin.fabric.emulation.qdisc:controller_source"
+#: With PFC, ovs-vswitchd's send buffer must hold every queue of the run (see ovs_txbuf)
+PFC_TX_BUFFER_BYTES = 64 << 20
+PFC_RX_BUFFER_BYTES = 8 << 20
 
 
 @contextmanager
@@ -168,7 +171,7 @@ def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller
 
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
             controller: bool = True, profiles: list[str] | None = None, loaded: bool = False,
-            policy: Path | None = None,
+            policy: Path | None = None, pfc: Any = None,
             progress: Callable[[str], None] = lambda _m: None,
             inside: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``.
@@ -176,14 +179,22 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
     With ``controller`` (the default) the SDN controller programs the switches;
     without, the plan's static flow tables do. ``loaded``: traffic will load every
     link at once, so automatic dilation divides the sum of link rates (not the busiest).
+    ``pfc`` (:class:`~fabrictwin.fabric.pfc.setup.PfcOptions`): lossless queues and the
+    PFC daemon while ``inside`` runs; its counters land in the summary's ``pfc``.
     """
     with sigterm_as_interrupt():
         caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress,
                                   loaded=loaded)
+        setup = None
+        if pfc is not None:
+            from fabrictwin.fabric.pfc.setup import pfc_setup
+
+            setup = pfc_setup(plan, pfc)  # a buffer too small is refused before bring-up
+        leaf = {i: q.line() for i, q in setup.queues.items()} if setup else None
         with CpuWatch() as cpu:
             t0 = time.perf_counter()
             with bring_up(g, plan, caps, controller=controller, profiles=profiles,
-                          policy=policy, progress=progress) as (emu, ctl):
+                          policy=policy, progress=progress, leaf_qdiscs=leaf) as (emu, ctl):
                 bringup = time.perf_counter() - t0
                 progress("checking all-pairs reachability")
                 # two round trips over the slowest path, plus queueing slack
@@ -194,7 +205,25 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 summary["forwarding"] = "controller" if ctl else "static flows"
                 if ctl is not None:
                     summary["controller_decisions"] = len(ctl.decisions())
-                if inside is not None:
+                if inside is not None and setup is not None:
+                    summary["pfc"] = _inside_pfc(emu, setup, inside)
+                elif inside is not None:
                     inside(emu)
                 progress("tearing down")
     return summary
+
+
+def _inside_pfc(emu: Any, setup: Any, inside: Callable[[Any], None]) -> dict[str, Any]:
+    """``inside(emu)`` with the PFC daemon running; its run-level counters."""
+    from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer
+    from fabrictwin.fabric.pfc.process import pfc_daemon
+
+    ports = {p["intf"] for p in setup.daemon["ports"]}
+    with raised_tx_buffer(PFC_TX_BUFFER_BYTES, PFC_RX_BUFFER_BYTES, ports), \
+            pfc_daemon(emu, setup, emu.state.dir / "pfc") as daemon:
+        inside(emu)
+    r = daemon.result
+    return {"thresholds": setup.report,
+            **{k: r.get(k) for k in ("pauses", "pause_frames_sent", "pauses_received",
+                                     "lossless_drops", "max_backlog_bytes",
+                                     "max_switch_backlog_bytes", "watchdog_events", "polls")}}
