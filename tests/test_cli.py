@@ -168,3 +168,12 @@ def test_run_scenario_policy_is_checked_before_anything_starts(tmp_path):
                         "policy: missing.yaml\n")
     out = run_cli("run", str(scenario))
     assert out.returncode == 2 and "policy: " in out.stderr and "cannot read" in out.stderr
+
+
+def test_run_scenario_pfc_must_be_a_boolean(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\npfc: maybe\n")
+    out = run_cli("run", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"fabrictwin: error: {bad}: pfc: expected true or false, " \
+        "got 'maybe'"

@@ -60,8 +60,15 @@ def read_int_tuple(value: Any, what: str) -> tuple[int, ...]:
     return (read_int(value, what),)
 
 
+def read_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):  # YAML's true/false; not 0/1 or "yes" in quotes
+        raise FabricTwinError(f"{what}: expected true or false, got {value!r}")
+    return value
+
+
 _BY_TYPE: dict[Any, Callable[[Any, str], Any]] = {
     int: read_int, float: read_float, str: read_str, tuple[int, ...]: read_int_tuple,
+    bool: read_bool,
 }
 
 
