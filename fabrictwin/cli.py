@@ -82,6 +82,14 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_run_args(path: Path, args: argparse.Namespace) -> argparse.Namespace:
+    """What `fabrictwin run SCENARIO` would parse, with every option at its default."""
+    return argparse.Namespace(
+        scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
+        dilation=None, dcqcn=False, pfc=False, static=False, json=False, out="results",
+        profiles=getattr(args, "profiles", None), func=cli_run.cmd_run)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
     scenario = load_scenario(path)
@@ -99,10 +107,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print("emulation skipped: it needs root (sudo make demo)")
         return 0
     if scenario.collective:
-        return cli_run.cmd_run(argparse.Namespace(
-            scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
-            dilation=None, dcqcn=False, static=False, json=False, out="results",
-            profiles=getattr(args, "profiles", None)))
+        return cli_run.cmd_run(demo_run_args(path, args))
     summary = cli_emulate.run_emulation(g, None, False, None, Console(stderr=True))
     console.print(cli_emulate.summary_table(summary))
     return 0 if summary["ok"] else 1

@@ -177,3 +177,11 @@ def test_run_scenario_pfc_must_be_a_boolean(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == f"fabrictwin: error: {bad}: pfc: expected true or false, " \
         "got 'maybe'"
+
+
+def test_the_demo_passes_run_every_option_run_knows(tmp_path):
+    from fabrictwin.cli import demo_run_args, parser
+
+    parsed = parser().parse_args(["run", "scenario.yaml"])
+    demo = demo_run_args(tmp_path / "scenario.yaml", parsed)
+    assert set(vars(parsed)) - {"command", "verbose"} <= set(vars(demo))
