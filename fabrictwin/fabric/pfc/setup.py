@@ -93,10 +93,10 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:
                           "rate_bps": link.rate_bps, "xoff_bytes": th.xoff_bytes,
                           "xon_bytes": th.xon_bytes})
     wd = opts.watchdog
+    switch_ports = {p["intf"] for p in ports}
     daemon = {"ports": ports, "enabled": opts.enabled, "priority": LOSSLESS_PRIORITY,
               "poll_ms": opts.poll_ms,
-              "queues": [q.__dict__ for i, q in queues.items()
-                         if any(p["intf"] == i for p in ports)],
+              "queues": [q.__dict__ for i, q in queues.items() if i in switch_ports],
               "watchdog": None if wd is None else {"detect_ns": wd.detect_ns,
                                                    "restore_ns": wd.restore_ns,
                                                    "action": wd.action}}
