@@ -26,15 +26,18 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.runs.incast import IncastSpec, run_incast
+from fabrictwin.runs.incast import IncastSpec, run_labelled
 from fabrictwin.runs.incast_plots import plot_runs, table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = (("victim_Gbps", "victim Gb/s", 1), ("victim_paused_s", "victim paused s", 2))
+
+
+def say(label: str, message: str) -> None:
+    print(f"[{label}] {message}", file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -54,16 +57,12 @@ def main() -> int:
     runs = (("victim alone", dict(senders=1, bytes_per_sender=4096)),
             ("incast, PFC", dict(senders=args.senders)),
             ("incast, PFC+DCQCN", dict(senders=args.senders, dcqcn=True, cnp_interval_us=5.0)))
-    results = []
     try:
-        for label, kw in runs:
-            spec = IncastSpec(victim_bytes=256 * 1024, **kw)
-            with tempfile.TemporaryDirectory() as tmp:
-                r = run_incast(spec, Path(tmp), progress=lambda m, label=label: print(
-                    f"[{label}] {m}", file=sys.stderr, flush=True))
-            r.update(label=label, victim_Gbps=r["victim"]["throughput_Gbps"],
+        results = run_labelled(((label, IncastSpec(victim_bytes=256 * 1024, **kw))
+                                for label, kw in runs), say)
+        for r in results:
+            r.update(victim_Gbps=r["victim"]["throughput_Gbps"],
                      victim_paused_s=r["victim"]["paused_s"])
-            results.append(r)
     except FabricTwinError as e:
         sys.exit(f"hol_victim: error: {e}")
     except KeyboardInterrupt:

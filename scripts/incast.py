@@ -29,11 +29,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.runs.incast import IncastSpec, run_incast
+from fabrictwin.runs.incast import IncastSpec, run_labelled
 from fabrictwin.runs.incast_plots import plot_runs, table
 from fabrictwin.units import parse_size_bytes
 
@@ -47,6 +46,10 @@ def on_off(v: str) -> bool:
     if v not in ("on", "off"):
         raise argparse.ArgumentTypeError(f"expected on or off, got {v!r}")
     return v == "on"
+
+
+def say(label: str, message: str) -> None:
+    print(f"[{label}] {message}", file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -74,16 +77,10 @@ def main() -> int:
         size = parse_size_bytes(args.bytes)
         runs = ([(False, False), (True, False), (True, True)] if args.compare
                 else [(args.pfc, args.dcqcn)])
-        results = []
-        for pfc, dcqcn in runs:
-            spec = IncastSpec(senders=args.senders, bytes_per_sender=size, pfc=pfc,
-                              dcqcn=dcqcn, cnp_interval_us=args.cnp_interval_us)
-            label = f"PFC {'on' if pfc else 'off'}" + (" + DCQCN" if dcqcn else "")
-            with tempfile.TemporaryDirectory() as tmp:
-                r = run_incast(spec, Path(tmp), progress=lambda m, label=label: print(
-                    f"[{label}] {m}", file=sys.stderr, flush=True))
-            r["label"] = label
-            results.append(r)
+        results = run_labelled(
+            ((f"PFC {'on' if pfc else 'off'}" + (" + DCQCN" if dcqcn else ""),
+              IncastSpec(senders=args.senders, bytes_per_sender=size, pfc=pfc, dcqcn=dcqcn,
+                         cnp_interval_us=args.cnp_interval_us)) for pfc, dcqcn in runs), say)
     except FabricTwinError as e:
         sys.exit(f"incast: error: {e}")
     except KeyboardInterrupt:

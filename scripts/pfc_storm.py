@@ -30,17 +30,21 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
-from fabrictwin.runs.incast import IncastSpec, run_incast, watchdog_delays
+from fabrictwin.runs.incast import IncastSpec, run_labelled, watchdog_delays
 from fabrictwin.runs.incast_plots import plot_runs, table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = (("watchdog_delay_us", "watchdog after (us)", 1),
          ("victim_Gbps", "innocent flow Gb/s", 1))
+
+
+def say(label: str, message: str) -> None:
+    print(f"[{label}] {message}", file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -60,7 +64,6 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         sys.exit(f"pfc_storm: error: --out {args.out}: {e.strerror}")
-    results = []
     try:
         # two senders to the stormer, still sending when the storm begins 0.1 s in: light
         # enough that only the storm trips the watchdog
@@ -68,15 +71,13 @@ def main() -> int:
                           storm_s=args.storm_s, storm_delay_s=0.1)
         wd = Watchdog(args.detect_us * 1e3 * base.dilation, args.restore_us * 1e3 * base.dilation,
                       args.action)
-        for label, watchdog in (("no watchdog", None), (f"watchdog {args.action}", wd)):
-            spec = IncastSpec(**{**base.__dict__, "watchdog": watchdog})
-            with tempfile.TemporaryDirectory() as tmp:
-                r = run_incast(spec, Path(tmp), progress=lambda m, label=label: print(
-                    f"[{label}] {m}", file=sys.stderr, flush=True))
+        results = run_labelled(((label, replace(base, watchdog=watchdog)) for label, watchdog
+                                in (("no watchdog", None), (f"watchdog {args.action}", wd))),
+                               say)
+        for r in results:
             delays = watchdog_delays(r)
-            r.update(label=label, victim_Gbps=r["victim"]["throughput_Gbps"],
+            r.update(victim_Gbps=r["victim"]["throughput_Gbps"],
                      watchdog_delay_us=delays[0] / 1e3 / r["dilation"] if delays else "-")
-            results.append(r)
     except FabricTwinError as e:
         sys.exit(f"pfc_storm: error: {e}")
     except KeyboardInterrupt:

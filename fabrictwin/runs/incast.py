@@ -18,7 +18,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,20 @@ def run_incast(spec: IncastSpec, run_dir: Path,
     out["ovs_socket_drops"] = sock_drops
     out["lossless_drops"] += ovs_drops + sock_drops
     return out
+
+
+def run_labelled(runs: Iterable[tuple[str, IncastSpec]],
+                 progress: Callable[[str, str], None] = lambda _l, _m: None,
+                 ) -> list[dict[str, Any]]:
+    """Each (label, spec) once, in turn, in a scratch directory; results carry ``label``.
+    ``progress(label, message)`` hears each run's steps."""
+    results = []
+    for label, spec in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_incast(spec, Path(tmp), progress=lambda m, label=label: progress(label, m))
+        r["label"] = label
+        results.append(r)
+    return results
 
 
 def _run_agents(emu: Any, plan: Any, spec: IncastSpec, roles: Roles,
