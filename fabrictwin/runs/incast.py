@@ -26,13 +26,8 @@ from typing import Any
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.ovs_txbuf import (
-    raised_tx_buffer,
-    socket_drops,
-    tx_dropped,
-)
 from fabrictwin.fabric.pfc.core import Watchdog
-from fabrictwin.fabric.pfc.process import pfc_daemon
+from fabrictwin.fabric.pfc.process import lossless_run
 from fabrictwin.fabric.pfc.setup import LOSSLESS_PRIORITY, PfcOptions, pfc_setup
 from fabrictwin.runs.agents import agent_commands, agent_results
 from fabrictwin.topologies.registry import build_topology
@@ -150,13 +145,7 @@ def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) ->
 def run_incast(spec: IncastSpec, run_dir: Path,
                progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Bring the fabric up, run the experiment once, tear down; the result as a dict."""
-    from fabrictwin.fabric.emulation.session import (
-        PFC_RX_BUFFER_BYTES,
-        PFC_TX_BUFFER_BYTES,
-        bring_up,
-        prepare,
-        sigterm_as_interrupt,
-    )
+    from fabrictwin.fabric.emulation.session import bring_up, prepare, sigterm_as_interrupt
 
     g = build_topology(spec.topology)
     roles = place(g, spec.senders, spec.victim_bytes > 0)
@@ -170,28 +159,17 @@ def run_incast(spec: IncastSpec, run_dir: Path,
             policy = Path(tmp) / "policy.yaml"
             policy.write_text(ECN_POLICY.format(kmin=spec.ecn_kmin, kmax=spec.ecn_kmax,
                                                 pmax=spec.ecn_pmax))
-        leaf = {i: line for i in setup.queues if (line := setup.tc_line(i))}
-        ports = {p["intf"] for p in setup.daemon["ports"]}
         with bring_up(g, plan, caps, policy=policy, progress=progress,
-                      leaf_qdiscs=leaf) as (emu, _ctl):
+                      leaf_qdiscs=setup.leaf_qdiscs()) as (emu, _ctl):
             progress("checking all-pairs reachability")
             reach = emu.reachability(2.0)
             if not reach.ok:
                 raise FabricTwinError(f"not all pairs reachable: {reach.failed[:3]}")
-            # after traffic has flowed: the switch's send socket and our ports exist
-            with raised_tx_buffer(PFC_TX_BUFFER_BYTES, PFC_RX_BUFFER_BYTES, ports):
-                ovs0, sock0 = tx_dropped(ports), socket_drops()
-                with pfc_daemon(emu, setup, run_dir) as daemon:
-                    progress("running the incast")
-                    agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
-                ovs_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
-                sock_drops = socket_drops() - sock0
+            with lossless_run(emu, setup, run_dir) as daemon:
+                progress("running the incast")
+                agents, storm_out = _run_agents(emu, plan, spec, roles, run_dir)
             series = daemon.series()
-    out = summarise(spec, roles, plan, agents, daemon.result, setup.report, series, storm_out)
-    out["ovs_port_drops"] = ovs_drops
-    out["ovs_socket_drops"] = sock_drops
-    out["lossless_drops"] += ovs_drops + sock_drops
-    return out
+    return summarise(spec, roles, plan, agents, daemon.result, setup.report, series, storm_out)
 
 
 def run_labelled(runs: Iterable[tuple[str, IncastSpec]],
@@ -255,7 +233,10 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         "topology": plan.spec, "dilation": d,
         "receiver": roles.receiver, "senders": roles.senders,
         "pfc": "on" if spec.pfc else "off", "dcqcn": "on" if spec.dcqcn else "off",
-        "lossless_drops": pfc.get("lossless_drops", 0),  # tc queues; run adds OVS's
+        # at every hop: the switches' tc queues, OVS's ports and OVS's sockets
+        "lossless_drops": pfc.get("lossless_drops", 0),
+        "ovs_port_drops": pfc.get("ovs_port_drops", 0),
+        "ovs_socket_drops": pfc.get("ovs_socket_drops", 0),
         "pauses": pfc.get("pauses", 0),
         "pause_frames": pfc.get("pause_frames_sent", 0),
         "host_pauses_obeyed": sum(a.get("pfc_pauses", 0) for a in agents),

@@ -39,9 +39,6 @@ RATE_HEADROOM = 0.5
 #: at 0.05 no loss, no saturation, busbw 92-93% of the dilated line rate, repeatably.
 RATE_HEADROOM_LOADED = 0.05
 QUEUE_SOURCE = "fabrictwin.fabric.emulation.qdisc:controller_source"
-#: With PFC, ovs-vswitchd's send buffer must hold every queue of the run (see ovs_txbuf)
-PFC_TX_BUFFER_BYTES = 64 << 20
-PFC_RX_BUFFER_BYTES = 8 << 20
 
 
 @contextmanager
@@ -190,7 +187,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
             from fabrictwin.fabric.pfc.setup import pfc_setup
 
             setup = pfc_setup(plan, pfc)  # a buffer too small is refused before bring-up
-        leaf = {i: q.line() for i, q in setup.queues.items()} if setup else None
+        leaf = setup.leaf_qdiscs() if setup else None
         with CpuWatch() as cpu:
             t0 = time.perf_counter()
             with bring_up(g, plan, caps, controller=controller, profiles=profiles,
@@ -215,15 +212,13 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
 
 def _inside_pfc(emu: Any, setup: Any, inside: Callable[[Any], None]) -> dict[str, Any]:
     """``inside(emu)`` with the PFC daemon running; its run-level counters."""
-    from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer
-    from fabrictwin.fabric.pfc.process import pfc_daemon
+    from fabrictwin.fabric.pfc.process import lossless_run
 
-    ports = {p["intf"] for p in setup.daemon["ports"]}
-    with raised_tx_buffer(PFC_TX_BUFFER_BYTES, PFC_RX_BUFFER_BYTES, ports), \
-            pfc_daemon(emu, setup, emu.state.dir / "pfc") as daemon:
+    with lossless_run(emu, setup, emu.state.dir / "pfc") as daemon:
         inside(emu)
     r = daemon.result
     return {"thresholds": setup.report,
             **{k: r.get(k) for k in ("pauses", "pause_frames_sent", "pauses_received",
-                                     "lossless_drops", "max_backlog_bytes",
+                                     "lossless_drops", "ovs_port_drops", "ovs_socket_drops",
+                                     "max_backlog_bytes",
                                      "max_switch_backlog_bytes", "watchdog_events", "polls")}}

@@ -77,3 +77,29 @@ def pfc_daemon(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
             daemon.result = json.loads(daemon.result_path.read_text())
     if ok and (died or proc.returncode != 0):
         raise FabricTwinError(f"pfc daemon failed during the run: {last_error()}")
+
+
+#: ovs-vswitchd's buffers during a lossless run: its one send socket must hold every
+#: queue of the run, its ports' receive sockets a moment of falling behind (ovs_txbuf)
+TX_BUFFER_BYTES = 64 << 20
+RX_BUFFER_BYTES = 8 << 20
+
+
+@contextmanager
+def lossless_run(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
+    """OVS's buffers raised and the PFC daemon running; on the way out the daemon's result
+    also counts the frames OVS dropped (``ovs_port_drops``, ``ovs_socket_drops``, both
+    added to ``lossless_drops``). Enter once all pairs are reachable: the switch's send
+    socket exists only after it has forwarded."""
+    from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer, socket_drops, tx_dropped
+
+    ports = {p["intf"] for p in setup.daemon["ports"]}
+    with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES, ports):
+        ovs0, sock0 = tx_dropped(ports), socket_drops()
+        with pfc_daemon(emu, setup, out_dir) as daemon:
+            yield daemon
+        port_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
+        sock_drops = socket_drops() - sock0
+    r = daemon.result
+    r.update(ovs_port_drops=port_drops, ovs_socket_drops=sock_drops,
+             lossless_drops=r.get("lossless_drops", 0) + port_drops + sock_drops)

@@ -55,6 +55,10 @@ class PfcSetup:
         q = self.queues.get(intf)
         return q.line("replace") if q is not None else None
 
+    def leaf_qdiscs(self) -> dict[str, str]:
+        """The tc line of every port's lossless queue, for the emulation's bring-up."""
+        return {intf: q.line("replace") for intf, q in self.queues.items()}
+
 
 def lossless_spec() -> QueueSpec:
     return next(q for q in default_queues() if 26 in q.dscp)
