@@ -12,6 +12,13 @@ from typing import Any
 from fabrictwin.errors import FabricTwinError
 
 
+def linger_s(rto_ms: float, rtt_ms: float = 0.0) -> float:
+    """How long a finished agent stays to re-acknowledge resent frames: one sender
+    timeout plus a round trip, so a sender whose last ACK was lost in the fabric is
+    answered when it resends (a shorter linger left it retrying to an exited peer)."""
+    return max(0.2, (rto_ms + 2 * rtt_ms) / 1000 * 1.25)
+
+
 def agent_commands(configs: Mapping[int, dict[str, Any]], hosts: Sequence[str],
                    step_dir: Path) -> dict[str, str]:
     """Write each rank's config under ``step_dir``; the command its host runs, by host."""

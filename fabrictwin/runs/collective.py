@@ -20,7 +20,7 @@ from typing import Any
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.emulation.cpu import CpuWatch
 from fabrictwin.fabric.model.collectives import busbw_factor
-from fabrictwin.runs.agents import agent_commands, agent_results
+from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
 from fabrictwin.traffic.schedules import build_schedule
@@ -69,13 +69,14 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
     # A full window queued at the slowest link must not look like a loss: the RTO
     # covers draining it, plus the round trip over every delayed link.
     drain_ms = window * (pmtu + 68) * 8 / min(link.rate_bps for link in plan.links) * 1e3
+    rto_ms = 20.0 + 4 * rtt_ms + 2 * drain_ms
     opts: dict[str, Any] = {
         "pmtu": pmtu,
         "window": window,
         "line_rate_bps": line,
-        "rto_ms": 20.0 + 4 * rtt_ms + 2 * drain_ms,
+        "rto_ms": rto_ms,
         "timeout_s": 30.0 + 10 * expected_s,
-        "linger_s": max(0.2, 2 * rtt_ms / 1000),
+        "linger_s": linger_s(rto_ms, rtt_ms),
     }
     if dcqcn:
         opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))

@@ -129,6 +129,8 @@ def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) ->
         # a paused sender is not a lost one: the timeout outlasts any pause we expect
         "rto_ms": 2000.0 + 1000 * spec.storm_s,
         "timeout_s": 60.0 + 4 * expected_s + 2 * spec.storm_s,
+        # short on purpose (runs.agents.linger_s would be seconds): ACKs here go back
+        # over uncongested lossless paths and a refused one is resent by its agent
         "linger_s": 0.3,
         "start_at_ns": start_ns,
         "sample_ms": spec.sample_ms,

@@ -52,7 +52,7 @@ from fabrictwin.traffic.fastpath import (
     quiet_kernel_udp,
 )
 from fabrictwin.traffic.pause import PauseState
-from fabrictwin.traffic.qp import BTH_OFF, RecvQp, SendOptions, SendQp
+from fabrictwin.traffic.qp import BTH_OFF, BUSY_BACKOFF_NS, RecvQp, SendOptions, SendQp
 from fabrictwin.traffic.roce import (
     BTH_LEN,
     CNP_OPCODE,
@@ -92,6 +92,7 @@ class Agent:
         self.recv_qps: dict[int, RecvQp] = {}   # by QPN
         self.waiting: dict[int, list[SendQp]] = {}  # receive id -> sends waiting on it
         self.active: list[SendQp] = []
+        self.unsent: list[RecvQp] = []  # receive QPs holding a reply the qdisc refused
         self.counts = {"frames_received": 0, "icrc_errors": 0, "unknown_qp": 0,
                        "injected_drops": 0, "acks_received": 0}
         self.pause = PauseState(cfg.pfc_priority, cfg.line_rate_bps)
@@ -196,6 +197,8 @@ class Agent:
                 rqp.on_data(frame, psn, bool(word >> 31), frame[15] & 3 == ECN_CE, now)
                 if rqp.done and not was_done:
                     self._completed(rqp, now)
+                if rqp.pending is not None and rqp not in self.unsent:
+                    self.unsent.append(rqp)
             return
         sqp = self.send_qps.get(qpn)
         if sqp is None:
@@ -233,6 +236,8 @@ class Agent:
     def turn(self, now: int) -> int:
         """Timers, then a batch from every active send QP (rotating who goes first)."""
         sent = 0
+        if self.unsent:  # replies are not data: PFC pauses do not hold them back
+            self.unsent = [qp for qp in self.unsent if not qp.flush()]
         paused = now < self.paused_until
         if self.active and paused:
             for qp in self.active:
@@ -247,7 +252,8 @@ class Agent:
 
     @property
     def finished(self) -> bool:
-        return not self.active and all(q.done for q in self.recv_qps.values()) and \
+        return not self.active and not self.unsent and \
+            all(q.done for q in self.recv_qps.values()) and \
             all(q.done for q in self.send_qps.values())
 
     def wake_ns(self, now: int) -> int | None:
@@ -255,6 +261,8 @@ class Agent:
         wake = [t for qp in self.active if (t := qp.wake_ns(now)) is not None]
         if wake and now < self.paused_until:
             wake = [max(t, self.paused_until) for t in wake]
+        if self.unsent:
+            wake.append(now + BUSY_BACKOFF_NS)
         return math.ceil(min(wake)) if wake else None
 
     # -- the loop ------------------------------------------------------------------------------

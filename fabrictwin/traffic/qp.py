@@ -209,6 +209,10 @@ class RecvQp:
         self.bytes = self.msn = 0
         self.start_ns = self.finish_ns = 0
         self.ecn_marked = self.cnps = self.acks = self.naks = self.bad = 0
+        #: the latest ACK/NAK the full qdisc refused, resent by :meth:`flush`. Only the
+        #: latest matters (ACKs are cumulative); dropping it instead left the sender to
+        #: time out, after this receiver had perhaps already exited.
+        self.pending: bytes | None = None
 
     @property
     def done(self) -> bool:
@@ -235,8 +239,8 @@ class RecvQp:
         """Handle a WRITE frame whose ICRC was checked; returns the go-back-N verdict."""
         if ce:
             self.ecn_marked += 1
-            if self.pacer.should_send(self.tid, now):
-                self._reply(self.ctl.cnp)
+            # a CNP the full qdisc refuses is lost, as one dropped on a wire would be
+            if self.pacer.should_send(self.tid, now) and self._reply(self.ctl.cnp):
                 self.cnps += 1
         index = (psn - self.psn0) & PSN_MASK
         length = -1
@@ -259,18 +263,29 @@ class RecvQp:
         if reply is not None:
             if reply.nak:
                 self.naks += 1
-                self._reply(self.ctl.ack(reply.index, AETH_NAK_PSN_SEQ, self.msn))
+                frame = self.ctl.ack(reply.index, AETH_NAK_PSN_SEQ, self.msn)
             else:
                 self.acks += 1
-                self._reply(self.ctl.ack(reply.index, AETH_ACK, self.msn))
+                frame = self.ctl.ack(reply.index, AETH_ACK, self.msn)
+            # a newer reply supersedes a refused one
+            self.pending = None if self._reply(frame) else bytes(frame)
         return verdict
 
-    def _reply(self, frame: bytes | bytearray) -> None:
+    def flush(self) -> bool:
+        """Resend the refused reply; True once nothing is pending."""
+        if self.pending is not None and self._reply(self.pending):
+            self.pending = None
+        return self.pending is None
+
+    def _reply(self, frame: bytes | bytearray) -> bool:
+        """Send a control frame; False if the socket or qdisc is full."""
         try:
             self.sock.send(frame)
         except OSError as e:
             if e.errno not in _BUSY:
-                raise  # a lost reply is recovered by the sender's timeout
+                raise
+            return False
+        return True
 
     def result(self) -> dict[str, object]:
         size = self.layout.size_bytes
