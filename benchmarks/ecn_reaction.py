@@ -39,6 +39,8 @@ from typing import Any
 
 from fabrictwin.controllers.config import read_seconds
 from fabrictwin.fabric.emulation import ovs
+from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer
+from fabrictwin.fabric.pfc.process import RX_BUFFER_BYTES, TX_BUFFER_BYTES
 from fabrictwin.topologies.registry import build_topology
 
 SPEC = "fat_tree,k=4"
@@ -68,7 +70,10 @@ def controlled(policy: str) -> Iterator[tuple[Any, Any]]:
             reach = emu.reachability(2.0)
             if not reach.ok:
                 raise SystemExit(f"not all pairs reachable: {reach.failed[:5]}")
-            yield emu, ctl
+            # else OVS's one send socket caps all queues together at ~100 KB (ovs_txbuf)
+            ports = {intf for sw in emu.plan.switches for _n, intf in sw.ports}
+            with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES, ports):
+                yield emu, ctl
 
 
 def host_ip(emu: Any, name: str) -> str:

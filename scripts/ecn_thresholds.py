@@ -6,12 +6,15 @@ Usage: sudo .venv/bin/python scripts/ecn_thresholds.py [--seconds 4] [--out resu
 Each setting brings up ``fat_tree,k=4`` at dilation 20000 (40 Mb/s links) under a
 controller with that RED profile (Pmax 1, thresholds at 800 Gb/s, i.e. at every port)
 and telemetry every 50 ms, then runs the incast of benchmarks/ecn_reaction.py: four
-senders at 20 Mb/s each (DSCP 26 + ECT(0)) into p0e0h0. Per setting:
+senders at 10.2 Mb/s each (DSCP 26 + ECT(0)) into p0e0h0, ~1.05x its link on the wire,
+so the queue grows by ~0.25 MB/s and crosses each setting's thresholds in turn. Per
+setting:
 
 - CE share: CE-marked share of the lossless frames the receiver captured;
 - throughput: UDP payload the receiver got, first to last frame;
 - max backlog: the largest receiver-port backlog in the controller's qdisc telemetry
-  (the emulated port holds ~135 KB at most: the thresholds stay below that).
+  (OVS's send buffer is raised for the run, so the port can hold its configured 1.44 MB;
+  before it was, all queues together were capped at ~100 KB, see ovs_txbuf).
 
 The senders are UDP (iperf3): they do not slow down on CE, so the backlog shows the
 queue the marking *would* act on, not one a congestion control shrank. Prints a table
@@ -40,6 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (("5KB", "50KB"), ("30KB", "120KB"), ("80KB", "300KB"))
 PAYLOAD = 1400
+#: per sender: 4 x 11 Mb/s of payload is ~1.13x the 40 Mb/s receiver link on the wire,
+#: so the queue grows slowly enough (~0.5 MB/s) for the thresholds to matter
+RATE = "10.2M"
 
 
 def measure(mod: Any, kmin: str, kmax: str, seconds: float) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def measure(mod: Any, kmin: str, kmax: str, seconds: float) -> dict[str, Any]:
         rx_port = f"p0e0-eth{edge['ports']['p0e0']}"
         t0 = time.time()
         pcap = Path(tmp) / "rx.pcap"
-        mod.incast(emu, seconds, pcap)
+        mod.incast(emu, seconds, pcap, rate=RATE)
         frames = mod.pcap_times(pcap, "udp")
         ce = mod.pcap_times(pcap, "ip[1] & 3 = 3")
         backlog = [d["backlog_bytes"].get(rx_port, 0) for d in ctl.decisions()
@@ -97,7 +103,7 @@ def main() -> int:
 
     mod.ovs.ensure_ovs()
     rows = [measure(mod, kmin, kmax, args.seconds) for kmin, kmax in SETTINGS]
-    print(f"4:1 incast, {mod.RATE}b/s per sender into {mod.RECEIVER}, {args.seconds:g} s, "
+    print(f"4:1 incast, {RATE}b/s per sender into {mod.RECEIVER}, {args.seconds:g} s, "
           "Pmax 1, thresholds at 800 Gb/s")
     print(f"{'Kmin/Kmax':<12} {'CE share':>9} {'CE/frames':>13} {'Mb/s':>7} "
           f"{'max backlog':>12}")
