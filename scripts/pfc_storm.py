@@ -58,6 +58,8 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "results")
     args = p.parse_args()
+    if not args.storm_s > 0:
+        sys.exit(f"pfc_storm: error: --storm-s must be positive, got {args.storm_s:g}")
     if os.geteuid() != 0:
         sys.exit("pfc_storm: needs root (run with sudo)")
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -18,6 +20,7 @@ from fabrictwin.runs.incast import (
 )
 from fabrictwin.runs.incast_plots import flow_rates, table
 from fabrictwin.topologies.registry import build_topology
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +117,23 @@ def test_table_lines_up():
     lines = table(rows).splitlines()
     assert len(lines) == 2 and len(lines[0]) == len(lines[1])
     assert "86.7" in lines[1] and lines[1].startswith("PFC on")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"storm_s": -1.0}, "storm length .* must not be negative"),
+    ({"victim_bytes": -5}, "victim bytes must not be negative"),
+    ({"cnp_interval_us": 0.0}, "CNP interval .* must be positive"),
+    ({"dilation": float("nan")}, "dilation must be positive"),
+    ({"ecn_pmax": 1.5}, r"Pmax must be in \(0, 1\]"),
+    ({"poll_ms": -10.0}, "poll interval .* must be positive"),
+])
+def test_an_impossible_experiment_is_refused_before_bring_up(change, message):
+    with pytest.raises(FabricTwinError, match=message):
+        IncastSpec(**change)
+
+
+def test_storm_script_refuses_a_negative_storm_in_one_line():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pfc_storm.py"),
+                          "--storm-s", "-1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert out.stderr.strip() == "pfc_storm: error: --storm-s must be positive, got -1"

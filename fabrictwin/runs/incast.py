@@ -78,6 +78,19 @@ class IncastSpec:
             raise FabricTwinError(f"--senders must be at least 1, got {self.senders}")
         if self.bytes_per_sender < 1:
             raise FabricTwinError("bytes per sender must be positive")
+        positive = {"CNP interval (us)": self.cnp_interval_us, "dilation": self.dilation,
+                    "buffer (bytes)": self.buffer_bytes, "poll interval (ms)": self.poll_ms}
+        not_negative = {"victim bytes": self.victim_bytes, "storm length (s)": self.storm_s,
+                        "storm delay (s)": self.storm_delay_s,
+                        "sample interval (ms)": self.sample_ms}
+        for name, v in positive.items():
+            if not v > 0:  # also NaN
+                raise FabricTwinError(f"{name} must be positive, got {v:g}")
+        for name, v in not_negative.items():
+            if not v >= 0:
+                raise FabricTwinError(f"{name} must not be negative, got {v:g}")
+        if not 0 < self.ecn_pmax <= 1:
+            raise FabricTwinError(f"ECN Pmax must be in (0, 1], got {self.ecn_pmax:g}")
 
 
 @dataclass
