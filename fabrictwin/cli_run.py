@@ -67,6 +67,7 @@ def _inputs(args: argparse.Namespace,
 def cmd_run(args: argparse.Namespace) -> int:
     from fabrictwin.fabric.emulation.session import emulate
     from fabrictwin.fabric.pfc.setup import PfcOptions
+    from fabrictwin.fabric.pfc.timeline import window
     from fabrictwin.runs.collective import run_sizes, schedule_for
     from fabrictwin.runs.outputs import nccl_table, write_outputs
 
@@ -97,6 +98,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
                           pfc=PfcOptions() if pfc else None, progress=lambda m: None)
+    if summary.get("pfc"):  # one daemon served every size: each row gets its window
+        for r in doc.get("results", []):
+            r.update(window(summary["pfc"]["timeline"], r["started_ns"], r["finished_ns"]))
     doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,
            "ranks": ranks, "dilation": summary["dilation"],
            # untrustworthy when a core saturated while data moved (bring-up excluded)
@@ -106,7 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     written = write_outputs(out_dir, doc)
     if args.json:
         rows = [{k: v for k, v in r.items() if k != "fct_us"} for r in doc["results"]]
-        print(json.dumps({**doc, "results": rows}, indent=2))
+        pfc = doc["pfc"] and {k: v for k, v in doc["pfc"].items() if k != "timeline"}
+        print(json.dumps({**doc, "results": rows, "pfc": pfc}, indent=2))
     else:
         from fabrictwin.cli_emulate import summary_table
 

@@ -69,7 +69,7 @@ def test_collective_completes_despite_injected_drops(tmp_path):
 
 def test_run_with_pfc_reports_the_lossless_fabric(tmp_path):
     out = run_cli("run", "--collective", "alltoall", "--topo",
-                  "leaf_spine,leaves=1,spines=0,hosts_per_leaf=4", "--sizes", "1M", "--pfc",
+                  "leaf_spine,leaves=1,spines=0,hosts_per_leaf=4", "--sizes", "500K:1M", "--pfc",
                   "--json", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr[-500:]
     doc = json.loads(out.stdout)
@@ -77,3 +77,11 @@ def test_run_with_pfc_reports_the_lossless_fabric(tmp_path):
     assert pfc["polls"] > 0 and pfc["lossless_drops"] == 0  # the daemon watched, nothing lost
     assert pfc["thresholds"]["switches"]["l0"]["xoff_bytes"] > 0
     assert all(row["ok"] and row["lost_bytes"] == 0 for row in doc["results"])
+    # each size's window of the daemon's polls: no more than the run saw
+    rows = doc["results"]
+    assert [r["size_bytes"] for r in rows] == [500_000, 1_000_000]
+    assert sum(r["switch_pauses"] for r in rows) <= pfc["pauses"]
+    assert 0 < max(r["max_queue_bytes"] for r in rows) <= pfc["max_backlog_bytes"]
+    assert "timeline" not in pfc  # kept in results.json, not printed
+    saved = json.loads(next(tmp_path.glob("*/results.json")).read_text())
+    assert saved["pfc"]["timeline"][-1][1] == pfc["pauses"]

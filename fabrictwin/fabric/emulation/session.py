@@ -213,11 +213,12 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
 def _inside_pfc(emu: Any, setup: Any, inside: Callable[[Any], None]) -> dict[str, Any]:
     """``inside(emu)`` with the PFC daemon running; its run-level counters."""
     from fabrictwin.fabric.pfc.process import lossless_run
+    from fabrictwin.fabric.pfc.timeline import timeline
 
     with lossless_run(emu, setup, emu.state.dir / "pfc") as daemon:
         inside(emu)
     r = daemon.result
-    return {"thresholds": setup.report,
+    return {"thresholds": setup.report, "timeline": timeline(daemon.series()),
             **{k: r.get(k) for k in ("pauses", "pause_frames_sent", "pauses_received",
                                      "lossless_drops", "ovs_port_drops", "ovs_socket_drops",
                                      "max_backlog_bytes",
