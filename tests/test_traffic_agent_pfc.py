@@ -325,3 +325,27 @@ def test_samples_from_run_follow_sample_ms():
         assert all(t2 - t1 >= 10e6 for t1, t2 in zip(times, times[1:], strict=False))
         assert all(r[1] == 1 and r[3] == 1e8 for r in rows)
         assert [r[2] for r in rows] == sorted(r[2] for r in rows)
+
+
+def test_a_pause_stops_only_the_nic_it_arrived_on():
+    # A reaches B through one NIC and C through another (as a GPU with a port per plane)
+    c = {"ip": "10.0.0.3", "mac": "02:00:00:00:00:03"}
+    cfg = {"rank": 0, "ip": A["ip"], "mac": A["mac"],
+           "peers": {"1": B | {"interface": "ftta0"}, "2": c | {"interface": "ftta1"}},
+           "sends": [{"id": 1, "dst": 1, "size_bytes": 1 << 20},
+                     {"id": 2, "dst": 2, "size_bytes": 1 << 20}], "recvs": []}
+    agent = Agent(parse_config(cfg))
+    socks = {"ftta0": FakeSock(), "ftta1": FakeSock()}
+    agent.attach(socks)
+    agent.begin(0)
+    agent.handle(pfc({3: MAX_QUANTA}), 1000, "ftta1")
+    agent.turn(2000)
+    assert sum(map(is_data, socks["ftta0"].out)) == TX_BATCH  # B's NIC goes on
+    assert not socks["ftta1"].out                               # C's NIC holds
+    agent.handle(pfc({3: 0}), 3000, "ftta1")
+    agent.turn(4000)
+    assert sum(map(is_data, socks["ftta1"].out)) == TX_BATCH
+    agent.end_ns = 5000
+    r = agent.result(True)
+    assert (r["pfc_pauses"], r["pfc_resumes"], r["pfc_paused_ns"]) == (1, 1, 2000)
+    assert list(r["pfc_by_interface"]) == ["ftta1"]

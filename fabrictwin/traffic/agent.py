@@ -17,10 +17,11 @@ accepted in order), counters (``frames_sent``, ``retransmits``, ``timeouts``, ``
 ``acks_sent``, ``acks_received`` (ACKs and NAKs), ``cnps_sent``/``cnps_received``,
 ``ecn_marked``, ``psn_errors`` (out-of-order arrivals), ``duplicates``, ``icrc_errors``,
 ``malformed``, ``tx_blocked``, ``injected_drops``, ``pfc_pauses``/``pfc_resumes``/
-``pfc_paused_ns`` (PFC frames obeyed)), ``samples`` (with ``sample_ms``: [time, transfer,
-bytes sent, rate] rows), and per transfer in ``sends`` and
-``recvs``: ready/start/finish times, counters, ``data_ok`` (CRC of the bytes received
-matches the bytes sent) and, with DCQCN on, the rate machine's cuts and rates.
+``pfc_paused_ns`` (PFC frames obeyed, summed over the NICs, each NIC paused on its own;
+per NIC in ``pfc_by_interface``)), ``samples`` (with ``sample_ms``: [time, transfer,
+bytes sent, rate] rows), and per transfer in ``sends`` and ``recvs``: ready/start/finish
+times, counters, ``data_ok`` (CRC of the bytes received matches the bytes sent) and,
+with DCQCN on, the rate machine's cuts and rates.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from fabrictwin.traffic.fastpath import (
     qpn_of,
     quiet_kernel_udp,
 )
-from fabrictwin.traffic.pause import PauseState
+from fabrictwin.traffic.pause import NicPauses
 from fabrictwin.traffic.qp import BTH_OFF, BUSY_BACKOFF_NS, RecvQp, SendOptions, SendQp
 from fabrictwin.traffic.roce import (
     BTH_LEN,
@@ -95,7 +96,8 @@ class Agent:
         self.unsent: list[RecvQp] = []  # receive QPs holding a reply the qdisc refused
         self.counts = {"frames_received": 0, "icrc_errors": 0, "unknown_qp": 0,
                        "injected_drops": 0, "acks_received": 0}
-        self.pause = PauseState(cfg.pfc_priority, cfg.line_rate_bps)
+        self.pauses = NicPauses(list(cfg.interfaces), cfg.pfc_priority, cfg.line_rate_bps)
+        self._intf_of: dict[int, str] = {}  # send transfer id -> its interface
         self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
@@ -144,6 +146,7 @@ class Agent:
             stream = WriteStream(s.id, self.me, Endpoint(peer.mac, peer.ip),
                                  Layout(s.size_bytes, cfg.pmtu, cfg.message_bytes))
             qp = SendQp(s.id, s.dst, stream, socks[peer.interface], opts, set(s.deps))
+            self._intf_of[s.id] = peer.interface
             self.send_qps[stream.qpn] = qp
             for d in s.deps:
                 self.waiting.setdefault(d, []).append(qp)
@@ -171,11 +174,12 @@ class Agent:
             if not qp.deps:
                 self._activate(qp, now)
 
-    def handle(self, frame: memoryview, now: int) -> None:
-        """One received frame: checks, then to its receive QP (data) or send QP (ACK, CNP);
-        a PFC frame for our priority pauses or resumes the data we send."""
+    def handle(self, frame: memoryview, now: int, intf: str | None = None) -> None:
+        """One received frame on ``intf`` (default: the first interface): checks, then to
+        its receive QP (data) or send QP (ACK, CNP); a PFC frame for our priority pauses
+        or resumes the data we send out of ``intf``."""
         if frame[12:14] == b"\x88\x08":
-            self.pause.on_frame(frame, now)
+            self.pauses.on_frame(intf, frame, now)
             return
         if len(frame) < BTH_OFF + 16 or frame[14] != 0x45 or frame[30:34] != self.my_ip:
             return
@@ -211,7 +215,10 @@ class Agent:
 
     @property
     def paused_until(self) -> float:
-        return self.pause.until
+        return self.pauses.latest
+
+    def _paused_until(self, qp: SendQp) -> float:
+        return self.pauses.until(self._intf_of[qp.tid])
 
     def sample(self, now: int) -> None:
         """Record bytes sent and the current rate of every started transfer."""
@@ -238,15 +245,12 @@ class Agent:
         sent = 0
         if self.unsent:  # replies are not data: PFC pauses do not hold them back
             self.unsent = [qp for qp in self.unsent if not qp.flush()]
-        paused = now < self.paused_until
-        if self.active and paused:
-            for qp in self.active:
-                qp.tick(now)
-        elif self.active:
+        if self.active:
             self._turn = (self._turn + 1) % len(self.active)
             for qp in self.active[self._turn:] + self.active[:self._turn]:
                 qp.tick(now)
-                sent += qp.pump(now, TX_BATCH)
+                if now >= self._paused_until(qp):
+                    sent += qp.pump(now, TX_BATCH)
             self.active = [qp for qp in self.active if not qp.done]
         return sent
 
@@ -258,15 +262,15 @@ class Agent:
 
     def wake_ns(self, now: int) -> int | None:
         """The earliest time a send QP needs a turn without a frame arriving."""
-        wake = [t for qp in self.active if (t := qp.wake_ns(now)) is not None]
-        if wake and now < self.paused_until:
-            wake = [max(t, self.paused_until) for t in wake]
+        wake = [max(t, self._paused_until(qp)) for qp in self.active
+                if (t := qp.wake_ns(now)) is not None]
         if self.unsent:
             wake.append(now + BUSY_BACKOFF_NS)
         return math.ceil(min(wake)) if wake else None
 
     # -- the loop ------------------------------------------------------------------------------
-    def _receive(self, sock: socket.socket, buf: bytearray, view: memoryview) -> int:
+    def _receive(self, intf: str, sock: socket.socket, buf: bytearray,
+                 view: memoryview) -> int:
         got = 0
         while got < RX_BATCH:
             try:
@@ -274,7 +278,7 @@ class Agent:
             except BlockingIOError:
                 break
             got += 1
-            self.handle(view[:n], self.clock())
+            self.handle(view[:n], self.clock(), intf)
         return got
 
     def run(self) -> bool:
@@ -293,7 +297,7 @@ class Agent:
         sample_ns = int(cfg.sample_ms * 1e6)
         next_sample = now
         while not self.stop:
-            got = sum(self._receive(s, buf, view) for s in socks)
+            got = sum(self._receive(i, s, buf, view) for i, s in self.socks.items())
             now = self.clock()
             if sample_ns and now >= next_sample:
                 self.sample(now)
@@ -341,7 +345,7 @@ class Agent:
             "ecn_marked": total(recvs, "ecn_marked"), "psn_errors": total(recvs, "psn_errors"),
             "duplicates": total(recvs, "duplicates"), "malformed": total(recvs, "malformed"),
             "tx_blocked": sum(qp.blocked for qp in self.send_qps.values()),
-            **self.counts, **self.pause.counters(end),
+            **self.counts, **self.pauses.counters(end),
             "sends": sends, "recvs": recvs, "samples": self.samples}
 
 

@@ -46,3 +46,31 @@ class PauseState:
         self._from = max(self._from, self.until)
         return {"pfc_pauses": self.pauses, "pfc_resumes": self.resumes,
                 "pfc_paused_ns": self.paused_ns}
+
+
+class NicPauses:
+    """One :class:`PauseState` per NIC: a PAUSE stops what leaves the port it came in on."""
+
+    def __init__(self, interfaces: list[str], priority: int, rate_bps: float) -> None:
+        self.nics = {i: PauseState(priority, rate_bps) for i in interfaces}
+        self.first = interfaces[0] if interfaces else ""
+
+    def on_frame(self, intf: str | None, frame: bytes | memoryview, now: int) -> None:
+        self.nics[intf or self.first].on_frame(frame, now)
+
+    def until(self, intf: str) -> float:
+        return self.nics[intf].until
+
+    @property
+    def latest(self) -> float:
+        """When the last pause in force ends."""
+        return max((p.until for p in self.nics.values()), default=0.0)
+
+    def counters(self, end: float) -> dict[str, object]:
+        """The counters summed over the NICs (``pfc_paused_ns`` in NIC-ns), and in
+        ``pfc_by_interface`` those of every NIC paused at all."""
+        per = {i: p.counters(end) for i, p in self.nics.items()}
+        out: dict[str, object] = {k: sum(c[k] for c in per.values())
+                                  for k in ("pfc_pauses", "pfc_resumes", "pfc_paused_ns")}
+        out["pfc_by_interface"] = {i: c for i, c in per.items() if c["pfc_pauses"]}
+        return out
