@@ -2,7 +2,8 @@
 """N:1 incast of the lossless class through the emulated fabric, PFC and DCQCN on or off (root).
 
 Usage: sudo scripts/incast.py [--senders 8] [--pfc on|off] [--dcqcn on|off]
-                              [--bytes 512K] [--compare] [--json] [--out results/]
+                              [--bytes 512K] [--alpha A] [--compare | --compare-alpha]
+                              [--json] [--out results/]
 
 Brings up ``leaf_spine,leaves=3,spines=1,hosts_per_leaf=5,uplink_rate=400G,cable_m=2`` at
 dilation 40000 (10 Mb/s links), the PFC daemon beside the switches (600 KB of
@@ -10,7 +11,9 @@ lossless buffer per switch) and N senders each writing --bytes to h0 at the same
 instant. Prints one table row per run (drops at every hop, PFC pauses, CNPs, the
 largest switch queue, completion in hardware time, retransmissions and PSN gaps at
 the receiver) and writes incast.png (queue depth, per-flow goodput and PFC state over
-time) and incast.json under --out. --compare runs off / on / on+DCQCN in turn.
+time) and incast.json under --out. --compare runs off / on / on+DCQCN in turn;
+--alpha A makes the PFC thresholds dynamic (XOFF = A x the free shared buffer) and
+--compare-alpha runs static, alpha 1/8 and alpha 1 (PFC on, DCQCN off).
 --json prints the result(s) as JSON instead of the table.
 """
 
@@ -63,7 +66,11 @@ def main() -> int:
     p.add_argument("--cnp-interval-us", type=float, default=5.0,
                    help="the receivers' minimum time between CNPs per QP (default 5 us; "
                         "the DCQCN paper's 50 us reacts only to incasts of many ms)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="dynamic PFC thresholds: XOFF = alpha x the free shared buffer")
     p.add_argument("--compare", action="store_true", help="run off, on, on+DCQCN")
+    p.add_argument("--compare-alpha", action="store_true",
+                   help="run static, alpha 1/8 and alpha 1 thresholds")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "results")
     args = p.parse_args()
@@ -75,12 +82,18 @@ def main() -> int:
         sys.exit(f"incast: error: --out {args.out}: {e.strerror}")
     try:
         size = parse_size_bytes(args.bytes)
-        runs = ([(False, False), (True, False), (True, True)] if args.compare
-                else [(args.pfc, args.dcqcn)])
+        if args.compare and args.compare_alpha:
+            raise FabricTwinError("--compare and --compare-alpha: one at a time")
+        runs = ([(False, False, None), (True, False, None), (True, True, None)]
+                if args.compare else
+                [(True, False, a) for a in (None, 0.125, 1.0)] if args.compare_alpha
+                else [(args.pfc, args.dcqcn, args.alpha)])
         results = run_labelled(
-            ((f"PFC {'on' if pfc else 'off'}" + (" + DCQCN" if dcqcn else ""),
+            ((f"PFC {'on' if pfc else 'off'}" + (" + DCQCN" if dcqcn else "")
+              + ("" if alpha is None or not pfc else f", alpha {alpha:g}"),
               IncastSpec(senders=args.senders, bytes_per_sender=size, pfc=pfc, dcqcn=dcqcn,
-                         cnp_interval_us=args.cnp_interval_us)) for pfc, dcqcn in runs), say)
+                         cnp_interval_us=args.cnp_interval_us, alpha=alpha))
+             for pfc, dcqcn, alpha in runs), say)
     except FabricTwinError as e:
         sys.exit(f"incast: error: {e}")
     except KeyboardInterrupt:

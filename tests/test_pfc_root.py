@@ -121,6 +121,21 @@ def test_watchdog_breaks_a_pfc_storm_within_its_time(tmp_path: Path) -> None:
           f"{r['victim']['throughput_Gbps']:.1f} with the watchdog")
 
 
+def test_dynamic_thresholds_let_a_port_past_its_static_share_without_loss(
+        tmp_path: Path) -> None:
+    # 3:1 into h0: two of l0's six ingress ports carry it. Static thresholds stop each
+    # at buffer/6 - headroom; with alpha 4 one may hold up to 4/9 of the shared pool.
+    r = _incast(tmp_path, "alpha", senders=3, bytes_per_sender=1 << 20, alpha=4.0)
+    l0 = r["thresholds"]["switches"]["l0"]
+    assert l0["alpha"] == 4.0 and l0["shared_bytes"] > 0
+    static_limit = l0["xoff_bytes"] + l0["headroom_bytes"]
+    shares = {k: v["max_share_bytes"] for k, v in r["ports"].items() if k.startswith("l0-")}
+    assert max(shares.values()) > static_limit, shares
+    assert r["pauses"] > 0  # it still pauses, later
+    assert r["lossless_drops"] == 0 and r["psn_errors"] == 0 and r["data_ok"]
+    assert r["max_switch_queue_bytes"] <= r["thresholds"]["buffer_bytes"]
+
+
 def test_victim_flow_throughput_is_measured(tmp_path: Path) -> None:
     r = _incast(tmp_path, "hol", victim_bytes=256 * 1024)
     v = r["victim"]

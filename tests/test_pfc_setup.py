@@ -145,6 +145,27 @@ def test_too_small_buffer_names_the_switch(plan):
     assert "buffer 200000 B over 6 ingress ports" in msg
 
 
+def test_alpha_reserves_every_ports_headroom_and_shares_the_rest(plan, setup):
+    dyn = pfc_setup(plan, PfcOptions(alpha=2.0))
+    for sw, r in dyn.report["switches"].items():
+        static = setup.report["switches"][sw]
+        assert r["alpha"] == 2.0
+        assert r["shared_bytes"] == (r["buffer_bytes"] - r["ingress_ports"]
+                                     * r["headroom_bytes"]) > 0
+        assert r["xoff_bytes"] == static["xoff_bytes"]  # the static figures stay reported
+    assert "alpha" not in setup.report["switches"]["l0"]
+    specs = [PortSpec(**p) for p in json.loads(json.dumps(dyn.daemon))["ports"]]
+    l0 = next(s for s in specs if s.switch == "l0")
+    assert l0.alpha == 2.0 and l0.thresholds(0)[0] == 2 * l0.shared_bytes
+    assert all(s.alpha == 0 for s in (PortSpec(**p) for p in setup.daemon["ports"]))
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
+def test_alpha_must_be_positive(alpha):
+    with pytest.raises(FabricTwinError, match="pfc: alpha must be positive"):
+        PfcOptions(alpha=alpha)
+
+
 @pytest.mark.parametrize("key", ["buffer_bytes", "host_queue_bytes", "poll_ms", "reaction_ms"])
 @pytest.mark.parametrize("value", [0, -1, float("nan")])
 def test_options_reject_non_positive(key, value):

@@ -14,6 +14,7 @@ frames (daemon and agents), and the receivers' PSN checks and byte CRCs.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import sys
 import tempfile
@@ -70,6 +71,7 @@ class IncastSpec:
     storm_s: float = 0.0           # >0: the receiver storms PAUSE for this long
     storm_delay_s: float = 0.5     # after the start
     watchdog: Watchdog | None = None
+    alpha: float | None = None     # dynamic PFC thresholds (None: static per port)
     sample_ms: float = 20.0
     poll_ms: float = 10.0
 
@@ -89,6 +91,8 @@ class IncastSpec:
         for name, v in not_negative.items():
             if not v >= 0:
                 raise FabricTwinError(f"{name} must not be negative, got {v:g}")
+        if self.alpha is not None and not 0 < self.alpha < math.inf:
+            raise FabricTwinError(f"alpha must be positive, got {self.alpha:g}")
         if not 0 < self.ecn_pmax <= 1:
             raise FabricTwinError(f"ECN Pmax must be in (0, 1], got {self.ecn_pmax:g}")
 
@@ -168,7 +172,8 @@ def run_incast(spec: IncastSpec, run_dir: Path,
     with sigterm_as_interrupt(), tempfile.TemporaryDirectory() as tmp:
         caps, _cal, plan = prepare(g, spec.dilation, progress=progress)
         setup = pfc_setup(plan, PfcOptions(enabled=spec.pfc, buffer_bytes=spec.buffer_bytes,
-                                           poll_ms=spec.poll_ms, watchdog=spec.watchdog))
+                                           poll_ms=spec.poll_ms, watchdog=spec.watchdog,
+                                           alpha=spec.alpha))
         policy = None
         if spec.dcqcn:
             policy = Path(tmp) / "policy.yaml"

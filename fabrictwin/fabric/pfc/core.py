@@ -14,7 +14,11 @@ Model (one lossless priority):
   the switch's measured backlog is split over ports in proportion to what they hold.
 - An ingress port whose share crosses XOFF sends PAUSE (maximal quanta) to its
   upstream, refreshed at half the pause time while above XON; below XON it sends a
-  resume (quanta 0).
+  resume (quanta 0). XOFF is static, or with ``alpha`` dynamic as in shared-buffer
+  ASICs: alpha x (the shared pool - what the switch holds now), so one congested port
+  may take much of an idle switch's buffer and less of a busy one's (Choudhury and
+  Hahne, "Dynamic queue length thresholds for shared-memory packet switches",
+  IEEE/ACM ToN 1998). XON stays the static gap below it.
 - A PAUSE received on a port stops that port's lossless egress queue (held, not dropped)
   for the quanta's time at the port's rate, or until a resume.
 - Watchdog: a queue paused longer than ``detect_ns`` without a break is a storm or a
@@ -46,6 +50,15 @@ class PortSpec:
     rate_bps: float     # dilated link rate: pause quanta are bit times at this rate
     xoff_bytes: int
     xon_bytes: int
+    alpha: float = 0.0       # > 0: dynamic XOFF = alpha x (shared_bytes - switch's backlog)
+    shared_bytes: int = 0    # the switch's buffer less every port's reserved headroom
+
+    def thresholds(self, switch_used: float) -> tuple[float, float]:
+        """(XOFF, XON) while the switch holds ``switch_used`` bytes."""
+        if not self.alpha:
+            return self.xoff_bytes, self.xon_bytes
+        xoff = self.alpha * max(0.0, self.shared_bytes - switch_used)
+        return xoff, max(0.0, xoff - (self.xoff_bytes - self.xon_bytes))
 
 
 @dataclass(frozen=True)
@@ -114,10 +127,15 @@ class FabricPfc:
             if not 0 < p.rate_bps < math.inf or p.xon_bytes < 0 or p.xoff_bytes < p.xon_bytes:
                 raise FabricTwinError(f"pfc: port {p.intf}: needs rate > 0 and "
                                       f"0 <= XON <= XOFF (got {p.xon_bytes} / {p.xoff_bytes})")
+            if not 0 <= p.alpha < math.inf or (p.alpha and p.shared_bytes <= 0):
+                raise FabricTwinError(f"pfc: port {p.intf}: dynamic thresholds need "
+                                      f"alpha > 0 and a shared pool > 0 (got {p.alpha:g} / "
+                                      f"{p.shared_bytes})")
         self.enabled = enabled
         self.watchdog = watchdog
         self.ports = {p.intf: PortState(p) for p in ports}
         self.by_switch: dict[str, list[PortState]] = {}
+        self.used: dict[str, float] = {}  # each switch's lossless backlog at the last poll
         for st in self.ports.values():
             self.by_switch.setdefault(st.spec.switch, []).append(st)
         self.events: list[WatchdogEvent] = []
@@ -155,8 +173,8 @@ class FabricPfc:
         """One poll: ``backlog_bytes`` of each port's lossless egress queue now and
         ``rx_bytes`` received by each port since the last poll."""
         actions: list[Action] = []
-        for ports in self.by_switch.values():
-            self._account(ports, backlog_bytes, rx_bytes)
+        for sw, ports in self.by_switch.items():
+            self.used[sw] = self._account(ports, backlog_bytes, rx_bytes)
         for st in self.ports.values():
             actions += self._expire(st, now)
             if self.enabled:
@@ -165,7 +183,8 @@ class FabricPfc:
 
     @staticmethod
     def _account(ports: list[PortState], backlog: Mapping[str, int],
-                 rx: Mapping[str, int]) -> None:
+                 rx: Mapping[str, int]) -> int:
+        """Update the ports' shares; the switch's backlog."""
         held = sum(backlog.get(st.spec.intf, 0) for st in ports)
         pool = sum(st.share_bytes + rx.get(st.spec.intf, 0) for st in ports)
         scale = held / pool if pool > 0 else 0.0
@@ -173,6 +192,7 @@ class FabricPfc:
             st.share_bytes = (st.share_bytes + rx.get(st.spec.intf, 0)) * scale
             c = st.counters
             c["max_share_bytes"] = max(c["max_share_bytes"], int(st.share_bytes))
+        return held
 
     def _expire(self, st: PortState, now: int) -> list[Action]:
         out: list[Action] = []
@@ -202,12 +222,13 @@ class FabricPfc:
 
     def _decide(self, st: PortState, now: int) -> list[Action]:
         spec = st.spec
-        if not st.pausing and st.share_bytes > spec.xoff_bytes:
+        xoff, xon = spec.thresholds(self.used.get(spec.switch, 0.0))
+        if not st.pausing and st.share_bytes > xoff:
             st.pausing = True
             st.counters["xoff_sent"] += 1
             st.refresh_ns = now + quanta_to_ns(MAX_QUANTA, spec.rate_bps) / 2
             return [SendPause(spec.intf, MAX_QUANTA)]
-        if st.pausing and st.share_bytes < max(spec.xon_bytes, 1):  # XON 0: once empty
+        if st.pausing and st.share_bytes < max(xon, 1):  # XON 0: once empty
             st.pausing = False
             st.counters["xon_sent"] += 1
             return [SendPause(spec.intf, 0)]

@@ -6,12 +6,15 @@ static thresholds from :func:`~fabrictwin.fabric.headroom.lossless_thresholds`, 
 headroom the *emulation* needs (:func:`~fabrictwin.fabric.headroom.emulated_headroom`:
 the dilated rate times the emulator's reaction time and the link's dilated delay, plus
 what a sender already queued). The hardware headroom of each link is reported beside it.
+With ``alpha``, XOFF is dynamic instead: every port's headroom is reserved and the rest
+of the buffer is a shared pool (see :mod:`~fabrictwin.fabric.pfc.core`).
 Hosts' lossless queues hold ``host_queue_bytes``: a NIC's transmit queue, the part a
 paused sender cannot recall.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +39,14 @@ class PfcOptions:
     poll_ms: float = 10.0
     reaction_ms: float = 30.0           # poll + reading tc + pausing the upstream, measured
     watchdog: Watchdog | None = None
+    alpha: float | None = None          # dynamic XOFF (see core); None: static per port
 
     def __post_init__(self) -> None:
         for key in ("buffer_bytes", "host_queue_bytes", "poll_ms", "reaction_ms"):
             if not getattr(self, key) > 0:
                 raise FabricTwinError(f"pfc: {key} must be positive, got {getattr(self, key)}")
+        if self.alpha is not None and not 0 < self.alpha < math.inf:
+            raise FabricTwinError(f"pfc: alpha must be positive, got {self.alpha:g}")
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,16 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:
             raise FabricTwinError(f"pfc: switch {sw}: {e}") from None
         hw = {intf: pfc_headroom(link.hw_rate_bps, link.hw_latency_ns / NS_PER_M, mtu).total_bytes
               for intf, _peer, link in plist}
-        report_sw[sw] = {**th.as_dict(), "hardware_headroom_bytes": max(hw.values())}
+        # dynamic: every port's headroom is reserved, the rest is the shared pool (the
+        # static check above already made sure the buffer covers the headroom)
+        dynamic = {"alpha": opts.alpha, "shared_bytes": opts.buffer_bytes - len(plist) * worst
+                   } if opts.alpha else {}
+        report_sw[sw] = {**th.as_dict(), **dynamic,
+                         "hardware_headroom_bytes": max(hw.values())}
         for intf, peer, link in plist:
             ports.append({"intf": intf, "switch": sw, "peer": peer, "peer_is_host": peer in hosts,
                           "rate_bps": link.rate_bps, "xoff_bytes": th.xoff_bytes,
-                          "xon_bytes": th.xon_bytes})
+                          "xon_bytes": th.xon_bytes, **dynamic})
     wd = opts.watchdog
     switch_ports = {p["intf"] for p in ports}
     daemon = {"ports": ports, "enabled": opts.enabled, "priority": LOSSLESS_PRIORITY,
