@@ -10,22 +10,27 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.traffic.done import clear_marks
 
 
 def linger_s(rto_ms: float, rtt_ms: float = 0.0) -> float:
-    """How long a finished agent stays to re-acknowledge resent frames: one sender
+    """The most a finished agent stays to re-acknowledge resent frames: one sender
     timeout plus a round trip, so a sender whose last ACK was lost in the fabric is
-    answered when it resends (a shorter linger left it retrying to an exited peer)."""
+    answered when it resends (a shorter linger left it retrying to an exited peer).
+    With ``done_dir`` set (:func:`agent_commands` does) it leaves as soon as the agents
+    it receives from are done, so this bound costs time only when one is stuck."""
     return max(0.2, (rto_ms + 2 * rtt_ms) / 1000 * 1.25)
 
 
 def agent_commands(configs: Mapping[int, dict[str, Any]], hosts: Sequence[str],
                    step_dir: Path) -> dict[str, str]:
-    """Write each rank's config under ``step_dir``; the command its host runs, by host."""
+    """Write each rank's config under ``step_dir``, with ``step_dir`` as the agents'
+    ``done_dir``; the command its host runs, by host."""
+    clear_marks(step_dir)
     commands = {}
     for rank, cfg in configs.items():
         path = step_dir / f"config-{rank}.json"
-        path.write_text(json.dumps(cfg))
+        path.write_text(json.dumps({**cfg, "done_dir": str(step_dir)}))
         commands[hosts[rank]] = (f"{shlex.quote(sys.executable)} -m fabrictwin.traffic.agent "
                                  f"--config {shlex.quote(str(path))}")
     return commands

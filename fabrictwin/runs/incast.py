@@ -30,7 +30,7 @@ from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.process import lossless_run
 from fabrictwin.fabric.pfc.setup import LOSSLESS_PRIORITY, PfcOptions, pfc_setup
-from fabrictwin.runs.agents import agent_commands, agent_results
+from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
@@ -139,16 +139,15 @@ def _agent_options(plan: Any, spec: IncastSpec, start_ns: int, run_dir: Path) ->
     line = max(link.rate_bps for link in plan.links)
     total = spec.senders * spec.bytes_per_sender + spec.victim_bytes
     expected_s = 8 * total / min(link.rate_bps for link in plan.links)
+    rto_ms = 2000.0 + 1000 * spec.storm_s
     opts: dict[str, Any] = {
         "pmtu": 4096 if plan.mtu >= 4096 + 68 else 1024,
         "window": 256,
         "line_rate_bps": line,
         # a paused sender is not a lost one: the timeout outlasts any pause we expect
-        "rto_ms": 2000.0 + 1000 * spec.storm_s,
+        "rto_ms": rto_ms,
         "timeout_s": 60.0 + 4 * expected_s + 2 * spec.storm_s,
-        # short on purpose (runs.agents.linger_s would be seconds): ACKs here go back
-        # over uncongested lossless paths and a refused one is resent by its agent
-        "linger_s": 0.3,
+        "linger_s": linger_s(rto_ms),
         "start_at_ns": start_ns,
         "sample_ms": spec.sample_ms,
         "pfc_priority": LOSSLESS_PRIORITY,

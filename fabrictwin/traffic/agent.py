@@ -8,8 +8,10 @@ one loop: drain received frames (data -> receive QPs, ACK/NAK and CNP -> send QP
 fire timers, and let each active send QP send a batch. A send starts when the
 receives it depends on have completed here, so agents coordinate through the data
 alone. When everything is done it lingers (re-acknowledging resent frames whose ACK
-was lost), writes its result JSON and exits 0; on timeout or SIGTERM it writes what
-it has and exits 1. Bad configuration: one line on stderr, exit 2.
+was lost) until those it receives from are done too (``done_dir``, see
+:mod:`~fabrictwin.traffic.done`) or ``linger_s`` has passed, writes its result JSON and
+exits 0; on timeout or SIGTERM it writes what it has and exits 1. Bad configuration:
+one line on stderr, exit 2.
 
 The result: ``ok``, ``start_ns``/``end_ns`` (monotonic), ``bytes_sent`` (of completed
 sends), ``wire_bytes_sent`` (frames, resends included), ``bytes_received`` (payload
@@ -26,24 +28,19 @@ with DCQCN on, the rate machine's cuts and rates.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import ctypes
-import json
 import logging
 import math
 import select
-import signal
 import socket
 import struct
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.traffic.config import AgentConfig, parse_config
+from fabrictwin.traffic.config import AgentConfig
 from fabrictwin.traffic.dcqcn import CnpPacer, DcqcnParams
+from fabrictwin.traffic.done import DoneMarks
 from fabrictwin.traffic.fastpath import (
     Endpoint,
     Layout,
@@ -72,7 +69,6 @@ TX_BATCH = 32  # frames per QP per turn: fairness between QPs vs loop overhead
 RX_BATCH = 256
 MAX_FRAME = 65536
 IDLE_WAIT_S = 0.05
-PR_SET_PDEATHSIG, PR_SET_TIMERSLACK = 1, 29
 
 
 class Agent:
@@ -294,6 +290,7 @@ class Agent:
         view = memoryview(buf)
         socks = list(self.socks.values())
         linger_until = 0
+        marks = DoneMarks(cfg.done_dir, cfg.rank, {r.src for r in cfg.recvs})
         sample_ns = int(cfg.sample_ms * 1e6)
         next_sample = now
         while not self.stop:
@@ -307,7 +304,8 @@ class Agent:
                 if not linger_until:
                     self.end_ns = now
                     linger_until = now + int(cfg.linger_s * 1e9)
-                if now >= linger_until:
+                    marks.mark()
+                if now >= linger_until or marks.senders_done():
                     return True
             if now >= deadline:
                 log.warning("rank %d: timed out after %.1f s", cfg.rank, cfg.timeout_s)
@@ -349,57 +347,7 @@ class Agent:
             "sends": sends, "recvs": recvs, "samples": self.samples}
 
 
-def write_result(path: str, result: dict[str, Any]) -> None:
-    tmp = Path(path + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m fabrictwin.traffic.agent",
-                                 description="fabrictwin RoCEv2 endpoint agent")
-    ap.add_argument("--config", required=True, help="agent configuration (JSON)")
-    ap.add_argument("--result", help="where to write the result JSON (overrides the config)")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="agent: %(message)s")
-    try:
-        cfg = parse_config(json.loads(Path(args.config).read_text()))
-    except (OSError, json.JSONDecodeError) as e:
-        print(f"agent: error: config: {e}", file=sys.stderr)
-        return 2
-    except FabricTwinError as e:
-        print(f"agent: error: {e}", file=sys.stderr)
-        return 2
-    out = args.result or cfg.result
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # die with whoever started us
-        libc.prctl(PR_SET_TIMERSLACK, 1)  # short waits for the token bucket stay short
-    agent = Agent(cfg)
-
-    def on_term(_sig: int, _frame: object) -> None:
-        agent.stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    try:
-        agent.open()
-        ok = agent.run()
-    except FabricTwinError as e:
-        print(f"agent: error: {e}", file=sys.stderr)
-        agent.close()
-        return 2
-    agent.close()
-    result = agent.result(ok)
-    if out:
-        write_result(out, result)
-    else:
-        json.dump(result, sys.stdout, indent=1)
-    return 0 if result["ok"] else 1
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from fabrictwin.traffic.agent_main import main
 
+    raise SystemExit(main())

@@ -9,7 +9,9 @@ of the receives it waits for) and the transfers it receives. Keys:
     recvs [{id, src, size_bytes}]; optional: result, pmtu (1024), message_bytes (65536),
     window (256), ack_every (16), rto_ms (5), rate_bps, line_rate_bps (1e9), dcqcn
     (false, true or {DcqcnParams fields}), burst_bytes (16384), start_at_ns,
-    timeout_s (60), linger_s (0.2), drop_every_n (0, test only: drop every n-th data frame),
+    timeout_s (60), linger_s (0.2), done_dir (none: a directory where each agent marks
+    itself done; a finished agent lingers only until those it receives from are done, at
+    most linger_s), drop_every_n (0, test only: drop every n-th data frame),
     pfc_priority (3: PFC PAUSE frames for it stop data sends), sample_ms (0: per-transfer
     bytes sent and rate every sample_ms, in the result's ``samples``).
 """
@@ -76,6 +78,7 @@ class AgentConfig:
     start_at_ns: int | None = None
     timeout_s: float = 60.0
     linger_s: float = 0.2
+    done_dir: str | None = None
     drop_every_n: int = 0
     pfc_priority: int = 3   # the lossless class's priority: PAUSE frames for it stop sends
     sample_ms: float = 0.0  # per-transfer bytes and rate every sample_ms (0: none)
@@ -167,9 +170,9 @@ def parse_config(d: Any) -> AgentConfig:
     kw: dict[str, Any] = {}
     for key in simple & d.keys():
         v = d[key]
-        if key == "result":
-            if not isinstance(v, str) or not v:
-                raise FabricTwinError("config: result: expected a file path")
+        if key in ("result", "done_dir"):
+            if (v is not None or key == "result") and (not isinstance(v, str) or not v):
+                raise FabricTwinError(f"config: {key}: expected a path")
         elif key == "dcqcn":
             v = _dcqcn(v)
         elif key in ("rate_bps", "start_at_ns") and v is None:
