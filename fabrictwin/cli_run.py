@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fabrictwin.cli_common import library_from_args
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.scenario import load_scenario, scenario_policy, scenario_topology
+from fabrictwin.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.units import parse_size_bytes
 
@@ -32,7 +32,8 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def _inputs(args: argparse.Namespace,
-            ) -> tuple[Any, str, str, list[int], float | None, str, Path | None, bool]:
+            ) -> tuple[Any, str, str, list[int], float | None, str, Path | None,
+                       PfcSettings | None]:
     from fabrictwin.fabric.model.collectives import canonical_collective
 
     lib = library_from_args(args)
@@ -48,13 +49,14 @@ def _inputs(args: argparse.Namespace,
         dilation = args.dilation if args.dilation is not None else (sc.dilation or None)
         name = sc.name
         policy = scenario_policy(sc, path)
-        pfc = args.pfc or sc.pfc
+        pfc = sc.pfc or (PfcSettings() if args.pfc else None)
     else:
         if not args.topo or not args.collective:
             raise FabricTwinError("give a scenario file, or --collective and --topo")
         g = build_topology(args.topo, lib)
         collective, sizes_text, algo = args.collective, args.sizes or "1M:4M", args.algo or "auto"
-        dilation, name, policy, pfc = args.dilation, args.collective, None, args.pfc
+        dilation, name, policy = args.dilation, args.collective, None
+        pfc = PfcSettings() if args.pfc else None
     try:
         collective = canonical_collective(collective)
     except FabricTwinError as exc:
@@ -64,9 +66,20 @@ def _inputs(args: argparse.Namespace,
     return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy, pfc
 
 
+def pfc_options(pfc: PfcSettings | None) -> Any:
+    """The scenario's PFC settings as the emulation's options (None: PFC off)."""
+    if pfc is None:
+        return None
+    from fabrictwin.fabric.pfc.core import Watchdog
+    from fabrictwin.fabric.pfc.setup import PfcOptions
+
+    wd = pfc.watchdog
+    return PfcOptions(buffer_bytes=pfc.buffer, alpha=pfc.alpha, watchdog_hw=None if wd is None
+                      else Watchdog(wd.detect_us * 1e3, wd.restore_us * 1e3, wd.action))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fabrictwin.fabric.emulation.session import emulate
-    from fabrictwin.fabric.pfc.setup import PfcOptions
     from fabrictwin.fabric.pfc.timeline import window
     from fabrictwin.runs.collective import run_sizes, schedule_for
     from fabrictwin.runs.outputs import nccl_table, write_outputs
@@ -97,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with err.status("bringing the fabric up"):
         summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
-                          pfc=PfcOptions() if pfc else None, progress=lambda m: None)
+                          pfc=pfc_options(pfc), progress=lambda m: None)
     if summary.get("pfc"):  # one daemon served every size: each row gets its window
         for r in doc.get("results", []):
             r.update(window(summary["pfc"]["timeline"], r["started_ns"], r["finished_ns"]))

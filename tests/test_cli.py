@@ -170,13 +170,21 @@ def test_run_scenario_policy_is_checked_before_anything_starts(tmp_path):
     assert out.returncode == 2 and "policy: " in out.stderr and "cannot read" in out.stderr
 
 
-def test_run_scenario_pfc_must_be_a_boolean(tmp_path):
+@pytest.mark.parametrize("value, message", [
+    ("maybe", "pfc: expected true, false or a mapping (buffer, alpha, watchdog), got 'maybe'"),
+    ("{buffer: lots}", "pfc.buffer: cannot read 'lots' as a size (e.g. 64M, 1GiB)"),
+    ("{alpha: -1}", "pfc.alpha: expected a positive number, got -1"),
+    ("{watchdog: {detect_us: 10}}", "pfc.watchdog.restore_us: missing required key"),
+    ("{watchdog: {detect_us: 10, restore_us: 5, action: ignore}}",
+     "pfc.watchdog.action: expected drop or forward, got 'ignore'"),
+    ("{headroom: 5}", "pfc.headroom: unknown key (expected one of alpha, buffer, watchdog)"),
+])
+def test_run_scenario_pfc_settings_are_checked(tmp_path, value, message):
     bad = tmp_path / "s.yaml"
-    bad.write_text("name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\npfc: maybe\n")
+    bad.write_text(f"name: x\ntopology: fat_tree,k=2\ncollective: all_reduce\npfc: {value}\n")
     out = run_cli("run", str(bad))
     assert out.returncode == 2
-    assert out.stderr.strip() == f"fabrictwin: error: {bad}: pfc: expected true or false, " \
-        "got 'maybe'"
+    assert out.stderr.strip() == f"fabrictwin: error: {bad}: {message}"
 
 
 def test_the_demo_passes_run_every_option_run_knows(tmp_path):

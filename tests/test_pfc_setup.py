@@ -160,6 +160,28 @@ def test_alpha_reserves_every_ports_headroom_and_shares_the_rest(plan, setup):
     assert all(s.alpha == 0 for s in (PortSpec(**p) for p in setup.daemon["ports"]))
 
 
+def test_a_hardware_time_watchdog_is_dilated_by_the_plan(plan):
+    s = pfc_setup(plan, PfcOptions(watchdog_hw=Watchdog(10e3, 25e3, "forward")))
+    d = plan.dilation
+    assert d > 1
+    assert s.daemon["watchdog"] == {"detect_ns": 10e3 * d, "restore_ns": 25e3 * d,
+                                    "action": "forward"}
+    assert s.report["watchdog"] == s.daemon["watchdog"]
+    with pytest.raises(FabricTwinError, match="not both"):
+        PfcOptions(watchdog=Watchdog(1, 1), watchdog_hw=Watchdog(1, 1))
+
+
+def test_scenario_settings_become_options():
+    from fabrictwin.cli_run import pfc_options
+    from fabrictwin.scenario import PfcSettings, WatchdogSettings
+
+    assert pfc_options(None) is None
+    assert pfc_options(PfcSettings()) == PfcOptions()
+    o = pfc_options(PfcSettings(2_000_000, 4.0, WatchdogSettings(10, 25, "forward")))
+    assert (o.buffer_bytes, o.alpha, o.watchdog) == (2_000_000, 4.0, None)
+    assert o.watchdog_hw == Watchdog(10_000, 25_000, "forward")
+
+
 @pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
 def test_alpha_must_be_positive(alpha):
     with pytest.raises(FabricTwinError, match="pfc: alpha must be positive"):

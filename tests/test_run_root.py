@@ -85,3 +85,22 @@ def test_run_with_pfc_reports_the_lossless_fabric(tmp_path):
     assert "timeline" not in pfc  # kept in results.json, not printed
     saved = json.loads(next(tmp_path.glob("*/results.json")).read_text())
     assert saved["pfc"]["timeline"][-1][1] == pfc["pauses"]
+
+
+def test_scenario_pfc_settings_reach_the_switches(tmp_path):
+    scenario = tmp_path / "lossless.yaml"
+    scenario.write_text("name: lossless\ntopology: leaf_spine,leaves=1,spines=0,hosts_per_leaf=4\n"
+                        "collective: alltoall\nsizes: 500K\n"
+                        "pfc:\n  buffer: 2MB\n  alpha: 2\n"
+                        "  watchdog: {detect_us: 10, restore_us: 25, action: forward}\n")
+    out = run_cli("run", str(scenario), "--json", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr[-500:]
+    doc = json.loads(out.stdout)
+    th = doc["pfc"]["thresholds"]
+    l0 = th["switches"]["l0"]
+    assert th["buffer_bytes"] == l0["buffer_bytes"] == 2_000_000
+    assert l0["alpha"] == 2.0 and 0 < l0["shared_bytes"] < 2_000_000
+    d = doc["dilation"]
+    assert th["watchdog"] == {"detect_ns": pytest.approx(10e3 * d),
+                              "restore_ns": pytest.approx(25e3 * d), "action": "forward"}
+    assert doc["pfc"]["lossless_drops"] == 0 and doc["results"][0]["ok"]

@@ -38,13 +38,17 @@ class PfcOptions:
     host_queue_bytes: int = 16_384      # a sender NIC's transmit queue
     poll_ms: float = 10.0
     reaction_ms: float = 30.0           # poll + reading tc + pausing the upstream, measured
-    watchdog: Watchdog | None = None
+    watchdog: Watchdog | None = None    # times in emulated ns
     alpha: float | None = None          # dynamic XOFF (see core); None: static per port
+    watchdog_hw: Watchdog | None = None  # times in hardware ns: dilated by the plan's D
 
     def __post_init__(self) -> None:
         for key in ("buffer_bytes", "host_queue_bytes", "poll_ms", "reaction_ms"):
             if not getattr(self, key) > 0:
                 raise FabricTwinError(f"pfc: {key} must be positive, got {getattr(self, key)}")
+        if self.watchdog is not None and self.watchdog_hw is not None:
+            raise FabricTwinError("pfc: give the watchdog in emulated or hardware time, "
+                                  "not both")
         if self.alpha is not None and not 0 < self.alpha < math.inf:
             raise FabricTwinError(f"pfc: alpha must be positive, got {self.alpha:g}")
 
@@ -108,6 +112,9 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:
                           "rate_bps": link.rate_bps, "xoff_bytes": th.xoff_bytes,
                           "xon_bytes": th.xon_bytes, **dynamic})
     wd = opts.watchdog
+    if opts.watchdog_hw is not None:
+        hw = opts.watchdog_hw
+        wd = Watchdog(hw.detect_ns * plan.dilation, hw.restore_ns * plan.dilation, hw.action)
     switch_ports = {p["intf"] for p in ports}
     daemon = {"ports": ports, "enabled": opts.enabled, "priority": LOSSLESS_PRIORITY,
               "poll_ms": opts.poll_ms,
@@ -118,5 +125,5 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:
     report = {"enabled": opts.enabled, "buffer_bytes": opts.buffer_bytes,
               "host_queue_bytes": opts.host_queue_bytes, "poll_ms": opts.poll_ms,
               "reaction_ms": opts.reaction_ms, "priority": LOSSLESS_PRIORITY,
-              "switches": report_sw}
+              "switches": report_sw, "watchdog": daemon["watchdog"]}
     return PfcSetup(queues, daemon, report)
