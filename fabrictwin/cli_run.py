@@ -111,15 +111,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
                           pfc=pfc_options(pfc), progress=lambda m: None)
-    if summary.get("pfc"):  # one daemon served every size: each row gets its window
+    pfc_doc = summary.pop("pfc", None)  # the document's own block, not the emulation's
+    if pfc_doc:  # one daemon served every size: each row gets its window
         for r in doc.get("results", []):
-            r.update(window(summary["pfc"]["timeline"], r["started_ns"], r["finished_ns"]))
+            r.update(window(pfc_doc["timeline"], r["started_ns"], r["finished_ns"]))
     doc = {"spec": g.graph.get("spec"), "collective": collective, "algorithm": algo,
            "ranks": ranks, "dilation": summary["dilation"],
            # untrustworthy when a core saturated while data moved (bring-up excluded)
            "cpu_bound": any(r.get("cpu_bound") for r in doc.get("results", [])),
            "forwarding": summary.get("forwarding"), "emulation": summary,
-           "results": doc.get("results", []), "pfc": summary.get("pfc")}
+           "results": doc.get("results", []), "pfc": pfc_doc}
     written = write_outputs(out_dir, doc)
     if args.json:
         rows = [{k: v for k, v in r.items() if k != "fct_us"} for r in doc["results"]]

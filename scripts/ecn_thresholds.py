@@ -43,8 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = (("5KB", "50KB"), ("30KB", "120KB"), ("80KB", "300KB"))
 PAYLOAD = 1400
-#: per sender: 4 x 11 Mb/s of payload is ~1.13x the 40 Mb/s receiver link on the wire,
-#: so the queue grows slowly enough (~0.5 MB/s) for the thresholds to matter
+#: per sender: 4 x 10.2 Mb/s of payload is ~1.05x the 40 Mb/s receiver link on the wire,
+#: so the queue grows slowly enough (~0.25 MB/s) for the thresholds to matter
 RATE = "10.2M"
 
 

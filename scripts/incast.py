@@ -84,6 +84,9 @@ def main() -> int:
         size = parse_size_bytes(args.bytes)
         if args.compare and args.compare_alpha:
             raise FabricTwinError("--compare and --compare-alpha: one at a time")
+        if args.alpha is not None and (args.compare or args.compare_alpha or not args.pfc):
+            raise FabricTwinError("--alpha sets the thresholds of one run with PFC on: "
+                                  "not with --compare, --compare-alpha or --pfc off")
         runs = ([(False, False, None), (True, False, None), (True, True, None)]
                 if args.compare else
                 [(True, False, a) for a in (None, 0.125, 1.0)] if args.compare_alpha

@@ -126,6 +126,9 @@ def test_table_lines_up():
     ({"dilation": float("nan")}, "dilation must be positive"),
     ({"ecn_pmax": 1.5}, r"Pmax must be in \(0, 1\]"),
     ({"poll_ms": -10.0}, "poll interval .* must be positive"),
+    ({"dilation": float("inf")}, "dilation must be positive and finite"),
+    ({"storm_s": float("inf")}, "storm length .* must not be negative or infinite"),
+    ({"alpha": 0.0}, "alpha must be positive"),
 ])
 def test_an_impossible_experiment_is_refused_before_bring_up(change, message):
     with pytest.raises(FabricTwinError, match=message):

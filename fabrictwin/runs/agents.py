@@ -47,4 +47,5 @@ def agent_results(configs: Mapping[int, dict[str, Any]], hosts: Sequence[str],
             raise FabricTwinError(f"agent on {hosts[rank]} wrote no result: "
                                   f"{outputs.get(hosts[rank], '').strip()[-200:]}")
         results.append({**json.loads(path.read_text()), "host": hosts[rank]})
+    clear_marks(step_dir)
     return results

@@ -86,11 +86,11 @@ class IncastSpec:
                         "storm delay (s)": self.storm_delay_s,
                         "sample interval (ms)": self.sample_ms}
         for name, v in positive.items():
-            if not v > 0:  # also NaN
-                raise FabricTwinError(f"{name} must be positive, got {v:g}")
+            if not 0 < v < math.inf:  # also NaN
+                raise FabricTwinError(f"{name} must be positive and finite, got {v:g}")
         for name, v in not_negative.items():
-            if not v >= 0:
-                raise FabricTwinError(f"{name} must not be negative, got {v:g}")
+            if not 0 <= v < math.inf:
+                raise FabricTwinError(f"{name} must not be negative or infinite, got {v:g}")
         if self.alpha is not None and not 0 < self.alpha < math.inf:
             raise FabricTwinError(f"alpha must be positive, got {self.alpha:g}")
         if not 0 < self.ecn_pmax <= 1:

@@ -50,7 +50,7 @@ from fabrictwin.traffic.fastpath import (
     quiet_kernel_udp,
 )
 from fabrictwin.traffic.pause import NicPauses
-from fabrictwin.traffic.qp import BTH_OFF, BUSY_BACKOFF_NS, RecvQp, SendOptions, SendQp
+from fabrictwin.traffic.qp import BTH_OFF, RecvQp, SendOptions, SendQp
 from fabrictwin.traffic.roce import (
     BTH_LEN,
     CNP_OPCODE,
@@ -93,7 +93,6 @@ class Agent:
         self.counts = {"frames_received": 0, "icrc_errors": 0, "unknown_qp": 0,
                        "injected_drops": 0, "acks_received": 0}
         self.pauses = NicPauses(list(cfg.interfaces), cfg.pfc_priority, cfg.line_rate_bps)
-        self._intf_of: dict[int, str] = {}  # send transfer id -> its interface
         self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
@@ -142,7 +141,7 @@ class Agent:
             stream = WriteStream(s.id, self.me, Endpoint(peer.mac, peer.ip),
                                  Layout(s.size_bytes, cfg.pmtu, cfg.message_bytes))
             qp = SendQp(s.id, s.dst, stream, socks[peer.interface], opts, set(s.deps))
-            self._intf_of[s.id] = peer.interface
+            qp.pause = self.pauses.nics[peer.interface]
             self.send_qps[stream.qpn] = qp
             for d in s.deps:
                 self.waiting.setdefault(d, []).append(qp)
@@ -213,9 +212,6 @@ class Agent:
     def paused_until(self) -> float:
         return self.pauses.latest
 
-    def _paused_until(self, qp: SendQp) -> float:
-        return self.pauses.until(self._intf_of[qp.tid])
-
     def sample(self, now: int) -> None:
         """Record bytes sent and the current rate of every started transfer."""
         for qp in self.send_qps.values():
@@ -240,12 +236,12 @@ class Agent:
         """Timers, then a batch from every active send QP (rotating who goes first)."""
         sent = 0
         if self.unsent:  # replies are not data: PFC pauses do not hold them back
-            self.unsent = [qp for qp in self.unsent if not qp.flush()]
+            self.unsent = [qp for qp in self.unsent if not qp.flush(now)]
         if self.active:
             self._turn = (self._turn + 1) % len(self.active)
             for qp in self.active[self._turn:] + self.active[:self._turn]:
                 qp.tick(now)
-                if now >= self._paused_until(qp):
+                if now >= qp.pause.until:
                     sent += qp.pump(now, TX_BATCH)
             self.active = [qp for qp in self.active if not qp.done]
         return sent
@@ -258,10 +254,10 @@ class Agent:
 
     def wake_ns(self, now: int) -> int | None:
         """The earliest time a send QP needs a turn without a frame arriving."""
-        wake = [max(t, self._paused_until(qp)) for qp in self.active
+        wake = [max(t, qp.pause.until) for qp in self.active
                 if (t := qp.wake_ns(now)) is not None]
         if self.unsent:
-            wake.append(now + BUSY_BACKOFF_NS)
+            wake.append(max(now, min(qp.busy_until for qp in self.unsent)))
         return math.ceil(min(wake)) if wake else None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -303,7 +299,8 @@ class Agent:
             if self.finished:
                 if not linger_until:
                     self.end_ns = now
-                    linger_until = now + int(cfg.linger_s * 1e9)
+                    # a finished agent is not a timed-out one, however long it lingers
+                    linger_until = min(now + int(cfg.linger_s * 1e9), deadline)
                     marks.mark()
                 if now >= linger_until or marks.senders_done():
                     return True

@@ -58,9 +58,6 @@ class NicPauses:
     def on_frame(self, intf: str | None, frame: bytes | memoryview, now: int) -> None:
         self.nics[intf or self.first].on_frame(frame, now)
 
-    def until(self, intf: str) -> float:
-        return self.nics[intf].until
-
     @property
     def latest(self) -> float:
         """When the last pause in force ends."""

@@ -25,6 +25,7 @@ from fabrictwin.traffic.fastpath import (
     pattern_crc,
     remote_va,
 )
+from fabrictwin.traffic.pause import PauseState
 from fabrictwin.traffic.reliability import (
     ACCEPT,
     GoBackNReceiver,
@@ -89,6 +90,7 @@ class SendQp:
         self.dcqcn: DcqcnRate | None = None
         self.bucket: TokenBucket | None = None
         self.busy_until = 0
+        self.pause = PauseState(0, 1.0)  # its NIC's PFC state: the agent shares its own
 
     def start(self, now: int) -> None:
         o = self.opts
@@ -213,6 +215,7 @@ class RecvQp:
         #: latest matters (ACKs are cumulative); dropping it instead left the sender to
         #: time out, after this receiver had perhaps already exited.
         self.pending: bytes | None = None
+        self.busy_until = 0  # no reply tried before this once one was refused
 
     @property
     def done(self) -> bool:
@@ -267,14 +270,23 @@ class RecvQp:
             else:
                 self.acks += 1
                 frame = self.ctl.ack(reply.index, AETH_ACK, self.msn)
-            # a newer reply supersedes a refused one
-            self.pending = None if self._reply(frame) else bytes(frame)
+            # a newer reply supersedes a refused one; while refused, wait before trying
+            if now >= self.busy_until:
+                if self._reply(frame):
+                    self.pending = None
+                    return verdict
+                self.busy_until = now + BUSY_BACKOFF_NS
+            self.pending = bytes(frame)
         return verdict
 
-    def flush(self) -> bool:
-        """Resend the refused reply; True once nothing is pending."""
-        if self.pending is not None and self._reply(self.pending):
-            self.pending = None
+    def flush(self, now: int) -> bool:
+        """Send the pending reply unless the queue refused one moments ago; True once
+        nothing is pending."""
+        if self.pending is not None and now >= self.busy_until:
+            if self._reply(self.pending):
+                self.pending = None
+            else:
+                self.busy_until = now + BUSY_BACKOFF_NS
         return self.pending is None
 
     def _reply(self, frame: bytes | bytearray) -> bool:
