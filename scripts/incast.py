@@ -41,8 +41,8 @@ from fabrictwin.units import parse_size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ("lossless_drops", "pauses", "pause_frames", "cnps", "max_queue_bytes",
-         "completion_us", "retransmits", "psn_errors", "ovs_port_drops", "ovs_socket_drops",
-         "data_ok", "pfc", "dcqcn")
+         "headroom_used", "completion_us", "retransmits", "psn_errors", "ovs_port_drops",
+         "ovs_socket_drops", "data_ok", "pfc", "dcqcn")
 
 
 def on_off(v: str) -> bool:

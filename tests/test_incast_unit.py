@@ -13,6 +13,7 @@ from fabrictwin.fabric.emulation.plan import plan_emulation
 from fabrictwin.runs.incast import (
     DEFAULT_TOPOLOGY,
     IncastSpec,
+    headroom_used,
     place,
     queue_percentiles,
     summarise,
@@ -110,13 +111,29 @@ def test_summary_times_drops_and_victim(graph):
     assert t == [pytest.approx(2.0)] and gbps[0] == pytest.approx(2_500_000 * 8 / 2.0 * d / 1e9)
 
 
+def test_headroom_used_is_the_worst_pausing_port():
+    report = {"switches": {"l0": {"xoff_bytes": 40_000, "headroom_bytes": 50_000},
+                           "s0": {"xoff_bytes": 100_000, "headroom_bytes": 20_000},
+                           "l1": {"xoff_bytes": 10, "headroom_bytes": 10, "alpha": 2.0}}}
+    ports = {"l0-eth1": {"switch": "l0", "xoff_sent": 3, "max_share_bytes": 65_000},
+             "l0-eth2": {"switch": "l0", "xoff_sent": 0, "max_share_bytes": 99_999},
+             "s0-eth1": {"switch": "s0", "xoff_sent": 1, "max_share_bytes": 106_000},
+             "l1-eth1": {"switch": "l1", "xoff_sent": 5, "max_share_bytes": 9_999}}
+    # l0-eth1 used half its headroom, s0-eth1 30%; l0-eth2 never paused; l1 is dynamic
+    assert headroom_used(ports, report) == 0.5
+    assert headroom_used({}, report) is None
+    assert headroom_used({"l1-eth1": ports["l1-eth1"]}, report) is None
+
+
 def test_table_lines_up():
     rows = [{"label": "PFC on", "lossless_drops": 0, "pauses": 12, "pause_frames": 24,
              "cnps": 0, "max_queue_bytes": 1000, "completion_us": 86.654,
-             "retransmits": 0, "psn_errors": 0}]
+             "retransmits": 0, "psn_errors": 0, "headroom_used": 0.6234},
+            {"label": "PFC off", "headroom_used": None}]
     lines = table(rows).splitlines()
-    assert len(lines) == 2 and len(lines[0]) == len(lines[1])
-    assert "86.7" in lines[1] and lines[1].startswith("PFC on")
+    assert len(lines) == 3 and len({len(line) for line in lines}) == 1
+    assert "86.7" in lines[1] and "0.62" in lines[1] and lines[1].startswith("PFC on")
+    assert lines[2].split() == ["PFC", "off", "-"]  # no headroom figure: a dash, not None
 
 
 @pytest.mark.parametrize(("change", "message"), [

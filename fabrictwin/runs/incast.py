@@ -271,6 +271,7 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         "psn_errors": sum(a["psn_errors"] for a in agents),
         "naks": sum(a["naks_sent"] for a in agents),
         "data_ok": all(r["data_ok"] for r in recvs),
+        "headroom_used": headroom_used(pfc.get("ports", {}), pfc_report),
         "thresholds": pfc_report,
         "watchdog_events": pfc.get("watchdog_events", []),
         "daemon": {k: pfc.get(k) for k in ("polls", "mean_poll_ms", "refreshes", "resumes",
@@ -300,6 +301,19 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
     }
     out.update(queue_percentiles(out["series"]["queue"], completion_s))
     return out
+
+
+def headroom_used(ports: dict[str, dict[str, Any]], report: dict[str, Any]) -> float | None:
+    """The most of its headroom any pausing port used: (largest share - XOFF) / headroom.
+    Above 1 the emulator reacted slower than its headroom budget assumes (the switch's
+    buffer may still hold: not every port peaks at once). None without static
+    thresholds or pauses."""
+    switches = report.get("switches", {})
+    used = [(p["max_share_bytes"] - sw["xoff_bytes"]) / sw["headroom_bytes"]
+            for p in ports.values() if p.get("xoff_sent")
+            and (sw := switches.get(p["switch"])) and not sw.get("alpha")
+            and sw["headroom_bytes"] > 0]
+    return round(max(used), 3) if used else None
 
 
 def watchdog_delays(result: dict[str, Any]) -> list[int]:

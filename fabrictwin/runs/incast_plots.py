@@ -10,6 +10,7 @@ from typing import Any
 COLUMNS = (("label", "run", None), ("lossless_drops", "drops", None),
            ("pauses", "pauses", None), ("pause_frames", "PFC frames", None),
            ("cnps", "CNPs", None), ("max_queue_bytes", "max queue B", None),
+           ("headroom_used", "headroom used", 2),
            ("completion_us", "done (us)", 1), ("retransmits", "resent", None),
            ("psn_errors", "PSN gaps", None))
 
@@ -20,6 +21,8 @@ def table(rows: Sequence[dict[str, Any]], extra: Sequence[tuple[str, str, int | 
     cols = [*COLUMNS, *extra]
 
     def cell(v: Any, decimals: int | None) -> str:
+        if v is None:
+            return "-"
         return f"{v:.{decimals}f}" if decimals is not None and isinstance(v, float) else str(v)
 
     grid = [[h for _k, h, _d in cols]]
