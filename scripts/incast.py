@@ -10,10 +10,11 @@ dilation 40000 (10 Mb/s links), the PFC daemon beside the switches (600 KB of
 lossless buffer per switch) and N senders each writing --bytes to h0 at the same
 instant. Prints one table row per run (drops at every hop, PFC pauses, CNPs, the
 largest switch queue, the most of its headroom a pausing port used, completion in
-hardware time, retransmissions and PSN gaps at the receiver) and writes incast.png (queue depth, per-flow goodput and PFC state over
-time) and incast.json under --out. --compare runs off / on / on+DCQCN in turn;
---alpha A makes the PFC thresholds dynamic (XOFF = A x the free shared buffer) and
---compare-alpha runs static, alpha 1/8 and alpha 1 (PFC on, DCQCN off).
+hardware time, retransmissions and PSN gaps at the receiver) and writes incast.png
+(queue depth, per-flow goodput and PFC state over time) and incast.json under --out.
+--compare runs off / on / on+DCQCN in turn. --alpha A makes the PFC thresholds
+dynamic (XOFF = A x the free shared buffer); --compare-alpha runs static, alpha 1/8
+and alpha 1 (PFC on, DCQCN off).
 --json prints the result(s) as JSON instead of the table.
 """
 

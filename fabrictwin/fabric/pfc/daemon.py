@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import select
 import signal
 import socket
@@ -47,6 +48,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 RX_BATCH = 64
 PR_SET_PDEATHSIG = 1
+NICE = -10  # ahead of the agents (0), still behind the kernel's own threads
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 
@@ -122,6 +124,8 @@ class Daemon:
         self.frames_sent = 0
         self.polls = 0
         self.poll_s = 0.0
+        self.last_poll = 0
+        self.max_gap_ns = 0  # the longest time between two polls: the reaction's worst
 
     def open(self) -> None:
         for spec in self.cfg["ports"]:
@@ -160,6 +164,9 @@ class Daemon:
             self.ports[intf].kick()
 
     def poll(self, now: int, series: TextIO | None) -> None:
+        if self.last_poll:
+            self.max_gap_ns = max(self.max_gap_ns, now - self.last_poll)
+        self.last_poll = now
         t0 = time.perf_counter()
         leaves = read_leaves(self.handle)
         backlog, rx = {}, {}
@@ -234,6 +241,7 @@ class Daemon:
         return {
             "enabled": self.core.enabled, "polls": self.polls,
             "mean_poll_ms": 1e3 * self.poll_s / self.polls if self.polls else 0.0,
+            "max_poll_gap_ms": self.max_gap_ns / 1e6,
             "pause_frames_sent": self.frames_sent,
             "pauses": total("xoff_sent"), "resumes": total("xon_sent"),
             "refreshes": total("refresh_sent"), "pauses_received": total("pause_rx"),
@@ -252,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="pfc: %(message)s")
     with contextlib.suppress(OSError, AttributeError):  # die with the run that started us
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The switches' PFC logic must not wait behind the emulated hosts: on a loaded
+    # machine the agents delayed polls by 50-65 ms, past the 30 ms headroom budget.
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     try:
         cfg = json.loads(Path(args.config).read_text())
         daemon = Daemon(cfg)
