@@ -1,17 +1,17 @@
 """Queue telemetry from the kernel: egress backlog of every switch port's qdisc.
 
 OpenFlow on this VM reports no queue depth, but each emulated port's egress
-queue is a Linux qdisc (HTB at the dilated rate), whose statistics one
-``tc -s -j qdisc show`` returns for every interface of the root namespace.
+queue is a Linux qdisc (HTB at the dilated rate), whose statistics one rtnetlink dump
+returns for every interface of the root namespace (what ``tc -s -j qdisc show``
+prints: :mod:`~fabrictwin.fabric.emulation.netlink_qdisc`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
-from fabrictwin.fabric.emulation.system import run
+from fabrictwin.fabric.emulation.netlink_qdisc import TC_H_ROOT, QdiscReader
 
 
 @dataclass(frozen=True)
@@ -24,32 +24,35 @@ class QueueSample:
     time_ns: int  # time.monotonic_ns() when read
 
 
-def read_backlogs(devs: set[str] | None = None) -> dict[str, QueueSample]:
+def read_backlogs(devs: set[str] | None = None,
+                  reader: QdiscReader | None = None) -> dict[str, QueueSample]:
     """Root qdisc statistics of ``devs`` (all root-namespace interfaces when None)."""
+    if reader is None:
+        with QdiscReader() as own:
+            return read_backlogs(devs, own)
     now = time.monotonic_ns()
-    out = run(["tc", "-s", "-j", "qdisc", "show"]).stdout
     samples = {}
-    for q in json.loads(out or "[]"):
-        dev = q.get("dev")
-        if not q.get("root") or (devs is not None and dev not in devs):
+    for q in reader.dump(lambda _h, parent: parent == TC_H_ROOT):
+        dev = reader.name(q.ifindex)
+        if devs is not None and dev not in devs:
             continue
-        samples[dev] = QueueSample(dev, int(q.get("backlog", 0)), int(q.get("qlen", 0)),
-                                   int(q.get("bytes", 0)), int(q.get("drops", 0)), now)
+        samples[dev] = QueueSample(dev, q.backlog, q.qlen, q.bytes, q.drops, now)
     return samples
 
 
 class QdiscQueues:
-    """The controller's queue telemetry source: switch-port backlogs from tc (time in s)."""
+    """The controller's queue telemetry source: switch-port backlogs (time in s)."""
 
     def __init__(self, ports: set[str]) -> None:
         self.ports = ports
+        self.reader = QdiscReader()
 
     def sample(self) -> object:
         from fabrictwin.controllers.telemetry import QueueSample
 
         now = time.time()
         backlog = {}
-        for dev, q in read_backlogs(self.ports).items():
+        for dev, q in read_backlogs(self.ports, self.reader).items():
             switch, _, port = dev.rpartition("-eth")
             backlog[(switch, int(port))] = q.backlog_bytes
         return QueueSample(now, backlog)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.emulation.netlink_qdisc import QdiscReader
 from fabrictwin.fabric.emulation.system import check_name, run
 from fabrictwin.fabric.pfc.core import (
     Action,
@@ -116,6 +117,7 @@ class Daemon:
         self.handle = next(iter(self.queues.values())).handle if self.queues else "11:"
         self.ports: dict[str, Port] = {}
         self.by_fd: dict[int, Port] = {}
+        self.reader: QdiscReader | None = None
         self.stop = False
         self.drops0: dict[str, int] = {}
         self.max_backlog: dict[str, int] = {}
@@ -132,11 +134,14 @@ class Daemon:
             port = Port(spec["intf"])
             self.ports[port.intf] = port
             self.by_fd[port.sock.fileno()] = port
-        self.drops0 = {k: v.drops for k, v in read_leaves(self.handle).items()}
+        self.reader = QdiscReader()
+        self.drops0 = {k: v.drops for k, v in read_leaves(self.handle, self.reader).items()}
 
     def close(self) -> None:
         for port in self.ports.values():
             port.close()
+        if self.reader is not None:
+            self.reader.close()
 
     # -- actions ---------------------------------------------------------------------------
     def apply(self, actions: list[Action], series: TextIO | None) -> None:
@@ -168,7 +173,8 @@ class Daemon:
             self.max_gap_ns = max(self.max_gap_ns, now - self.last_poll)
         self.last_poll = now
         t0 = time.perf_counter()
-        leaves = read_leaves(self.handle)
+        assert self.reader is not None  # opened
+        leaves = read_leaves(self.handle, self.reader)
         backlog, rx = {}, {}
         for intf, port in self.ports.items():
             cur = port.rx_bytes()

@@ -11,13 +11,13 @@ it lets through at a tiny rate, and this kernel has no ``plug`` qdisc.)
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from fabrictwin.controllers.classes import QueueSpec
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.system import check_name, run
+from fabrictwin.fabric.emulation.netlink_qdisc import QdiscReader, tc_handle
+from fabrictwin.fabric.emulation.system import check_name
 
 PAUSED_RATE_BPS = 1000
 DROP_LIMIT_BYTES = 1  # the watchdog's ``drop``: every frame is over the limit
@@ -65,12 +65,8 @@ class LeafStats:
     sent_bytes: int
 
 
-def read_leaves(handle: str) -> dict[str, LeafStats]:
-    """Statistics of every root-namespace qdisc with ``handle`` (one per port), by device."""
-    out = run(["tc", "-s", "-j", "qdisc", "show"]).stdout
-    stats = {}
-    for q in json.loads(out or "[]"):
-        if q.get("handle") == handle and q.get("kind") == "tbf":
-            stats[q["dev"]] = LeafStats(int(q.get("backlog", 0)), int(q.get("drops", 0)),
-                                        int(q.get("bytes", 0)))
-    return stats
+def read_leaves(handle: str, reader: QdiscReader) -> dict[str, LeafStats]:
+    """Statistics of every root-namespace TBF with ``handle`` (one per port), by device."""
+    want = tc_handle(handle)
+    return {reader.name(q.ifindex): LeafStats(q.backlog, q.drops, q.bytes)
+            for q in reader.dump(lambda h, _p: h == want) if q.kind == "tbf"}
