@@ -81,13 +81,15 @@ class Port:
         self.mac = Path(f"/sys/class/net/{intf}/address").read_text().strip()
         self.sock = _raw(intf, bpf=True, bypass=True)
         self.kick_sock = _raw(intf, bpf=False, bypass=False)
-        self.rx_path = Path(f"/sys/class/net/{intf}/statistics/rx_bytes")
+        # kept open: a pread at offset 0 re-reads a sysfs counter in ~1 us, an open and
+        # read takes ~14 us, times every port, every poll
+        self.rx_fd = os.open(f"/sys/class/net/{intf}/statistics/rx_bytes", os.O_RDONLY)
         self.rx_last = self.rx_bytes()
 
     def rx_bytes(self) -> int:
         try:
-            return int(self.rx_path.read_text())
-        except OSError:
+            return int(os.pread(self.rx_fd, 32, 0))
+        except (OSError, ValueError):
             return 0
 
     def send(self, quanta: int, priority: int) -> None:
@@ -102,6 +104,7 @@ class Port:
     def close(self) -> None:
         self.sock.close()
         self.kick_sock.close()
+        os.close(self.rx_fd)
 
 
 class Daemon:
