@@ -2,8 +2,9 @@
 
     python -m fabrictwin.fabric.pfc.daemon --config FILE.json
 
-Every ``poll_ms`` it reads the lossless queue of every switch port (one ``tc -s -j qdisc
-show``) and the bytes each port received (sysfs), lets :class:`~fabrictwin.fabric.pfc.core.
+Every ``poll_ms`` it reads the lossless queue of every switch port (one rtnetlink dump,
+:mod:`~fabrictwin.fabric.emulation.netlink_qdisc`) and the bytes each port received
+(sysfs), lets :class:`~fabrictwin.fabric.pfc.core.
 FabricPfc` decide, and carries out what it returns: real IEEE 802.1Qbb frames sent on
 the port (they bypass the port's queues, as MAC control frames do in a NIC), and queue
 gates applied with tc. Between polls it reads the PFC frames arriving on every port.
