@@ -43,7 +43,7 @@ from fabrictwin.units import parse_size_bytes
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF = ("lossless_drops", "pauses", "pause_frames", "cnps", "max_queue_bytes",
          "headroom_used", "completion_us", "retransmits", "psn_errors", "ovs_port_drops",
-         "ovs_socket_drops", "data_ok", "pfc", "dcqcn")
+         "ovs_socket_drops", "ovs_datapath_lost", "data_ok", "pfc", "dcqcn")
 
 
 def on_off(v: str) -> bool:

@@ -256,6 +256,7 @@ def summarise(spec: IncastSpec, roles: Roles, plan: Any, agents: list[dict[str, 
         "lossless_drops": pfc.get("lossless_drops", 0),
         "ovs_port_drops": pfc.get("ovs_port_drops", 0),
         "ovs_socket_drops": pfc.get("ovs_socket_drops", 0),
+        "ovs_datapath_lost": pfc.get("ovs_datapath_lost", 0),  # upcalls, any class
         "pauses": pfc.get("pauses", 0),
         "pause_frames": pfc.get("pause_frames_sent", 0),
         "host_pauses_obeyed": sum(a.get("pfc_pauses", 0) for a in agents),

@@ -204,3 +204,18 @@ def socket_drops() -> int:
             m = re.search(r"skmem:\([^)]*\bd(\d+)\)", text)
             total += int(m.group(1)) if m else 0
     return total
+
+
+def parse_lost(text: str) -> int:
+    """The ``lost`` upcalls of every datapath in ``ovs-appctl dpctl/show`` output."""
+    return sum(int(n) for n in re.findall(r"\blost:(\d+)", text))
+
+
+def datapath_lost() -> int:
+    """Packets the userspace datapath lost in upcalls (it could not hand a flow miss to
+    the slow path): counted neither at the ports nor at the sockets. 0 without a
+    datapath."""
+    from fabrictwin.fabric.emulation.system import run
+
+    return parse_lost(run(["ovs-appctl", "dpctl/show"], check=False).stdout)
+

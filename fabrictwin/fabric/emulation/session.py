@@ -221,6 +221,7 @@ def _inside_pfc(emu: Any, setup: Any, inside: Callable[[Any], None]) -> dict[str
     return {"thresholds": setup.report, "timeline": timeline(daemon.series()),
             **{k: r.get(k) for k in ("pauses", "pause_frames_sent", "pauses_received",
                                      "lossless_drops", "ovs_port_drops", "ovs_socket_drops",
+                                     "ovs_datapath_lost",
                                      "max_backlog_bytes",
                                      "max_switch_backlog_bytes", "watchdog_events", "polls",
                                      "max_poll_gap_ms")}}

@@ -89,17 +89,26 @@ RX_BUFFER_BYTES = 8 << 20
 def lossless_run(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
     """OVS's buffers raised and the PFC daemon running; on the way out the daemon's result
     also counts the frames OVS dropped (``ovs_port_drops``, ``ovs_socket_drops``, both
-    added to ``lossless_drops``). Enter once all pairs are reachable: the switch's send
+    added to ``lossless_drops``) and the packets its datapath lost in upcalls
+    (``ovs_datapath_lost``, any class). Enter once all pairs are reachable: the switch's send
     socket exists only after it has forwarded."""
-    from fabrictwin.fabric.emulation.ovs_txbuf import raised_tx_buffer, socket_drops, tx_dropped
+    from fabrictwin.fabric.emulation.ovs_txbuf import (
+        datapath_lost,
+        raised_tx_buffer,
+        socket_drops,
+        tx_dropped,
+    )
 
     ports = {p["intf"] for p in setup.daemon["ports"]}
     with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES, ports):
-        ovs0, sock0 = tx_dropped(ports), socket_drops()
+        ovs0, sock0, lost0 = tx_dropped(ports), socket_drops(), datapath_lost()
         with pfc_daemon(emu, setup, out_dir) as daemon:
             yield daemon
         port_drops = sum(v - ovs0.get(k, 0) for k, v in tx_dropped(ports).items())
         sock_drops = socket_drops() - sock0
+        lost = datapath_lost() - lost0
     r = daemon.result
-    r.update(ovs_port_drops=port_drops, ovs_socket_drops=sock_drops,
+    # the datapath's lost upcalls are of every class (PFC frames, ARP too): beside the
+    # lossless drops, not in them
+    r.update(ovs_port_drops=port_drops, ovs_socket_drops=sock_drops, ovs_datapath_lost=lost,
              lossless_drops=r.get("lossless_drops", 0) + port_drops + sock_drops)
