@@ -22,38 +22,24 @@ _VENV_PY = _Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 if _VENV_PY.exists() and _Path(_sys.prefix).resolve() != _VENV_PY.parents[1].resolve():
     _os.execv(str(_VENV_PY), [str(_VENV_PY), *_sys.argv])
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.runs.incast import IncastSpec, run_labelled
 from fabrictwin.runs.incast_plots import plot_runs, table
+from fabrictwin.runs.script_cli import ready, say, script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = (("victim_Gbps", "victim Gb/s", 1), ("victim_paused_s", "victim paused s", 2))
 
 
-def say(label: str, message: str) -> None:
-    print(f"[{label}] {message}", file=sys.stderr, flush=True)
-
-
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p = script_parser(__doc__, ROOT / "results")
     p.add_argument("--senders", type=int, default=8)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--out", type=Path, default=ROOT / "results")
     args = p.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("hol_victim: needs root (run with sudo)")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        sys.exit(f"hol_victim: error: --out {args.out}: {e.strerror}")
+    ready("hol_victim", args.out)
     runs = (("victim alone", dict(senders=1, bytes_per_sender=4096)),
             ("incast, PFC", dict(senders=args.senders)),
             ("incast, PFC+DCQCN", dict(senders=args.senders, dcqcn=True, cnp_interval_us=5.0)))

@@ -31,13 +31,13 @@ if _VENV_PY.exists() and _Path(_sys.prefix).resolve() != _VENV_PY.parents[1].res
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.runs.incast import IncastSpec, run_labelled
 from fabrictwin.runs.incast_plots import plot_runs, table
+from fabrictwin.runs.script_cli import ready, say, script_parser
 from fabrictwin.units import parse_size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +52,8 @@ def on_off(v: str) -> bool:
     return v == "on"
 
 
-def say(label: str, message: str) -> None:
-    print(f"[{label}] {message}", file=sys.stderr, flush=True)
-
-
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p = script_parser(__doc__, ROOT / "results")
     p.add_argument("--senders", type=int, default=8)
     p.add_argument("--pfc", type=on_off, default=True, metavar="on|off")
     p.add_argument("--dcqcn", type=on_off, default=False, metavar="on|off")
@@ -72,15 +66,8 @@ def main() -> int:
     p.add_argument("--compare", action="store_true", help="run off, on, on+DCQCN")
     p.add_argument("--compare-alpha", action="store_true",
                    help="run static, alpha 1/8 and alpha 1 thresholds")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--out", type=Path, default=ROOT / "results")
     args = p.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("incast: needs root (run with sudo)")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        sys.exit(f"incast: error: --out {args.out}: {e.strerror}")
+    ready("incast", args.out)
     try:
         size = parse_size_bytes(args.bytes)
         if args.compare and args.compare_alpha:

@@ -26,9 +26,7 @@ _VENV_PY = _Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 if _VENV_PY.exists() and _Path(_sys.prefix).resolve() != _VENV_PY.parents[1].resolve():
     _os.execv(str(_VENV_PY), [str(_VENV_PY), *_sys.argv])
 
-import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,35 +35,23 @@ from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.runs.incast import IncastSpec, run_labelled, watchdog_delays
 from fabrictwin.runs.incast_plots import plot_runs, table
+from fabrictwin.runs.script_cli import ready, say, script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = (("watchdog_delay_us", "watchdog after (us)", 1),
          ("victim_Gbps", "innocent flow Gb/s", 1))
 
 
-def say(label: str, message: str) -> None:
-    print(f"[{label}] {message}", file=sys.stderr, flush=True)
-
-
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.splitlines()[2:]))
+    p = script_parser(__doc__, ROOT / "results")
     p.add_argument("--storm-s", type=float, default=3.0, help="storm length (emulated s)")
     p.add_argument("--detect-us", type=float, default=10.0)
     p.add_argument("--restore-us", type=float, default=25.0)
     p.add_argument("--action", choices=("drop", "forward"), default="drop")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--out", type=Path, default=ROOT / "results")
     args = p.parse_args()
     if not args.storm_s > 0:
         sys.exit(f"pfc_storm: error: --storm-s must be positive, got {args.storm_s:g}")
-    if os.geteuid() != 0:
-        sys.exit("pfc_storm: needs root (run with sudo)")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        sys.exit(f"pfc_storm: error: --out {args.out}: {e.strerror}")
+    ready("pfc_storm", args.out)
     try:
         # two senders to the stormer, still sending when the storm begins 0.1 s in: light
         # enough that only the storm trips the watchdog
