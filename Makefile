@@ -42,8 +42,10 @@ $(STAMP): pyproject.toml | apt
 demo: setup
 	$(VENV)/bin/fabrictwin demo
 
+# ruff, and the package's layers: an import pointing up (or a cycle) fails here.
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(PY) -m tests.layers
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import time
 
-from fabrictwin.controllers.policy import PolicyCore
+from fabrictwin.controllers.core import PolicyCore
 from fabrictwin.topologies.registry import build_topology
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from fabrictwin.controllers.decisions import read_decisions
 from fabrictwin.controllers.process import listening, start_controller
-from fabrictwin.fabric.emulation.session import QUEUE_SOURCE, free_port, prepare
-from fabrictwin.fabric.emulation.state import RUN_ROOT
+from fabrictwin.fabric.state import RUN_ROOT
+from fabrictwin.runs.session import QUEUE_SOURCE, free_port, prepare
 from fabrictwin.topologies.registry import build_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def converge(emu: Any, first_connect: Callable[[], float]) -> dict[str, float]:
 
 
 def one_side(kind: str, spec: str, dilation: float | None) -> dict[str, float]:
-    from fabrictwin.fabric.emulation.network import Emulation
+    from fabrictwin.fabric.network import Emulation
 
     g = build_topology(spec)
     caps, _cal, plan = prepare(g, dilation)

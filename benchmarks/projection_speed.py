@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from fabrictwin.fabric.model import build_system, predict, size_sweep
-from fabrictwin.fabric.model.flows import allocate
-from fabrictwin.fabric.profiles import ProfileLibrary
+from fabrictwin.hardware.profiles import ProfileLibrary
+from fabrictwin.model import build_system, predict, size_sweep
+from fabrictwin.model.flows import allocate
 from fabrictwin.topologies.registry import build_topology
 
 

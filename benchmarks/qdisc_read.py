@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fabrictwin.fabric.emulation.netlink_qdisc import QdiscReader, tc_handle  # noqa: E402
+from fabrictwin.linux.rtnetlink import QdiscReader, tc_handle  # noqa: E402
 
 PREFIX = "ftbq"
 LEAF = tc_handle("11:")

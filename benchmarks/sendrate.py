@@ -31,9 +31,9 @@ from scapy.config import conf  # noqa: E402
 from scapy.packet import Packet  # noqa: E402
 from scapy.sendrecv import sendp  # noqa: E402
 
+from fabrictwin.protocols.roce import write_frame  # noqa: E402
 from fabrictwin.traffic.fastpath import Endpoint, Layout, WriteStream, open_port  # noqa: E402
 from fabrictwin.traffic.qp import SendOptions, SendQp  # noqa: E402
-from fabrictwin.traffic.roce import write_frame  # noqa: E402
 
 NS, IF_OUT, IF_PEER = "ftb-sendrate", "ftbsr0", "ftbsr1"
 SRC = Endpoint("02:00:00:00:00:01", "10.0.0.1")

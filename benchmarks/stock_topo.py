@@ -15,8 +15,8 @@ import time
 
 from mininet.topo import Topo
 
-from fabrictwin.fabric.emulation.addressing import switch_dpid
-from fabrictwin.fabric.emulation.plan import plan_emulation
+from fabrictwin.fabric.plan import plan_emulation
+from fabrictwin.hardware.addressing import switch_dpid
 from fabrictwin.topologies.registry import build_topology
 
 

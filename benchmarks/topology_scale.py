@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 
-from fabrictwin.fabric.profiles import ProfileLibrary
+from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.topologies.analysis import check
 from fabrictwin.topologies.registry import build_topology
 

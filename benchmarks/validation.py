@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
-from fabrictwin.fabric.model import build_system, predict
-from fabrictwin.fabric.profiles import ProfileLibrary
+from fabrictwin.hardware.profiles import ProfileLibrary
+from fabrictwin.model import build_system, predict
 
 GiB, MiB, KiB = 2**30, 2**20, 2**10
 

@@ -1,5 +1,5 @@
 """``python -m fabrictwin``: the same as the ``fabrictwin`` command."""
 
-from fabrictwin.cli import main
+from fabrictwin.cli.main import main
 
 raise SystemExit(main())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from fabrictwin.controllers.config import AdaptivePolicy
+from fabrictwin.controllers.policy import AdaptivePolicy
 
 FULL = 100
 

@@ -32,10 +32,10 @@ try:
 except ImportError:  # pragma: no cover - only where Ryu is what is installed
     import ryu as _ofbase  # type: ignore[no-redef]
 
+from fabrictwin.controllers.core import PolicyCore
 from fabrictwin.controllers.decisions import DecisionLog
 from fabrictwin.controllers.messages import Barrier, Decision, Message, Step
 from fabrictwin.controllers.ofp import to_ofp
-from fabrictwin.controllers.policy import PolicyCore
 from fabrictwin.controllers.telemetry import QueueTelemetry
 
 _BASE = _ofbase.__name__

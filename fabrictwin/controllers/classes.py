@@ -1,14 +1,8 @@
-"""Traffic classes (pure): per-port queues as data, and the classifier table.
+"""Traffic classes (pure): the policy's per-port queues, and the classifier table.
 
-Three classes, as a RoCEv2 fabric runs them:
-
-============  =====  ========  ==============================================
-class         DSCP   queue id  scheduling
-============  =====  ========  ==============================================
-``cnp``       48     2         strict priority (CNPs must not wait behind data)
-``lossless``  26     1         PFC priority 3, ECN-marked on congestion
-``default``   other  0         lossy best effort
-============  =====  ========  ==============================================
+The three classes (default, lossless DSCP 26 on PFC priority 3, CNP DSCP 48 served
+first) and their queues are :mod:`fabrictwin.hardware.classes`; the policy may renumber
+them (``classes:`` in the policy file).
 
 The controller tags packets with ``set_queue``; the emulator configures the queues
 themselves (:func:`port_queues` is their description) on every switch port.
@@ -22,9 +16,6 @@ keeps one path whether or not an earlier hop marked it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from fabrictwin.controllers.config import Policy
 from fabrictwin.controllers.messages import (
     ETH_TYPE_ARP,
     ETH_TYPE_IPV4,
@@ -35,41 +26,29 @@ from fabrictwin.controllers.messages import (
     SetQueue,
     match,
 )
+from fabrictwin.controllers.policy import Policy
+from fabrictwin.hardware.classes import (
+    QUEUE_CNP,
+    QUEUE_DEFAULT,
+    QUEUE_LOSSLESS,
+    QueueSpec,
+    queue_specs,
+)
 
 TABLE_CLASSIFY, TABLE_LOSSLESS, TABLE_ROUTE = 0, 1, 2
 TABLES = (TABLE_CLASSIFY, TABLE_LOSSLESS, TABLE_ROUTE)
-QUEUE_DEFAULT, QUEUE_LOSSLESS, QUEUE_CNP = 0, 1, 2
 METER_IDS = {"default": 1, "lossless": 2, "cnp": 3}
 PRIO_ARP, PRIO_CNP, PRIO_LOSSLESS_ECT, PRIO_LOSSLESS, PRIO_DEFAULT = 1000, 300, 200, 190, 10
 #: Meter burst: this many milliseconds at the metered rate.
 METER_BURST_MS = 10.0
 
 
-@dataclass(frozen=True)
-class QueueSpec:
-    """One egress queue of every switch port."""
-
-    queue_id: int
-    traffic_class: str
-    dscp: tuple[int, ...]  # DSCP values classified into it (empty: everything else)
-    pfc_priority: int | None  # 802.1p priority PFC pauses in hardware (lossless only)
-    strict: bool  # served before every non-strict queue
-    lossless: bool  # PFC-protected in hardware: congestion marks, never drops
-    ecn: bool  # the controller marks CE on it under congestion
-    min_share: float  # guaranteed share of the port rate
-    sched_prio: int  # scheduling order (0 first), e.g. HTB ``prio``
-
-
 def port_queues(policy: Policy) -> tuple[QueueSpec, ...]:
     """The queues every switch port should carry, by queue id."""
     c = policy.classes
-    return (
-        QueueSpec(QUEUE_DEFAULT, "default", (), None, False, False, False,
-                  1.0 - c.lossless_share - c.cnp_share, 2),
-        QueueSpec(QUEUE_LOSSLESS, "lossless", (c.lossless_dscp,), c.lossless_priority, False,
-                  True, policy.ecn.enabled, c.lossless_share, 1),
-        QueueSpec(QUEUE_CNP, "cnp", (c.cnp_dscp,), None, True, False, False, c.cnp_share, 0),
-    )
+    return queue_specs(lossless_dscp=c.lossless_dscp, cnp_dscp=c.cnp_dscp,
+                       lossless_priority=c.lossless_priority, lossless_share=c.lossless_share,
+                       cnp_share=c.cnp_share, ecn=policy.ecn.enabled)
 
 
 def classify_flows(dpid: int, policy: Policy) -> list[FlowMod]:

@@ -1,278 +1,171 @@
-"""The controller's policy core (pure): topology, link state and telemetry in,
-OpenFlow messages and logged decisions out.
+"""The controller's policy: a strict YAML file a scenario sets (unknown keys are errors).
 
-It never imports os_ken, reads no clock and does no I/O: every event method takes the
-time and returns a :class:`~fabrictwin.controllers.messages.Step`. The os-ken shim
-(:mod:`fabrictwin.controllers.app`) feeds it switch events and telemetry and sends what
-it returns; the unit tests feed it the same events and check the tables it builds.
+Every key is optional::
 
-Switches are taken to be up from the start (the designed topology); a switch is down
-only after its connection has dropped, and a link is down when either end reports
-its port down. Every change of link state recomputes all routes and sends each switch
-only the difference (see :mod:`fabrictwin.controllers.tables`).
+    routing: ecmp              # ecmp | adaptive (re-weight ECMP away from congested ports)
+    telemetry_interval_s: 100ms  # queue samples; port counters too when adaptive (else 1 s)
+    arp: controller            # controller (answer from the topology) | drop
+    ecn:
+      enabled: true
+      profile: dcqcn           # dcqcn | hpcc: the defaults below (see controllers.ecn)
+      kmin_bytes: 5KB          # at reference_rate_bps; scaled by each port's rate
+      kmax_bytes: 200KB
+      pmax: 0.01
+      reference_rate_bps: 40G
+    adaptive:
+      util_high: 0.8           # a port at or above this utilisation is congested
+      min_weight: 1            # bucket weight (of 100) left on a congested port
+      min_change: 10           # ignore weight changes smaller than this
+      hold_s: 500ms            # at most one re-weighting of a group per hold time
+    classes:
+      lossless_dscp: 26        # RoCEv2 data, lossless class (PFC priority below)
+      lossless_priority: 3
+      cnp_dscp: 48             # congestion notification packets, strict priority
+      lossless_share: 0.5      # guaranteed share of each port's rate (queue config)
+      cnp_share: 0.05
+    rate_limits_bps:           # OpenFlow meters per traffic class (hardware rates;
+      default: 100G            # divided by the dilation like every emulated rate)
+
+Bad values are rejected with one line naming the file and the key path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-import networkx as nx
-
-from fabrictwin.controllers.adaptive import congested, group_weights, worth_changing
-from fabrictwin.controllers.arp import arp_reply
-from fabrictwin.controllers.classes import QueueSpec, classify_flows, meter_mods, port_queues
-from fabrictwin.controllers.config import Policy
-from fabrictwin.controllers.ecn import RedProfile, red_probability, to_permille
-from fabrictwin.controllers.messages import (
-    OFPG_ALL,
-    OFPM_ALL,
-    OFPTT_ALL,
-    Barrier,
-    Decision,
-    FlowMod,
-    GroupMod,
-    Message,
-    MeterMod,
-    PacketOut,
-    Step,
-)
-from fabrictwin.controllers.routing import Fabric, Link, build_fabric, next_hops
-from fabrictwin.controllers.tables import SwitchTable, fresh_table
-from fabrictwin.controllers.telemetry import PortCounter, QueueSample, utilization
+from fabrictwin.controllers.ecn import PRESETS, RedProfile
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.hardware.schema import FieldError, build, read_float, read_int, read_yaml, spec
+from fabrictwin.units import parse_latency_ns, parse_rate_bps, parse_size_bytes
 
-Port = tuple[str, int]  # (switch name, OpenFlow port)
-#: A port's utilisation is logged again when it has moved by this much.
-UTIL_LOG_STEP = 0.05
+ROUTING_MODES = ("ecmp", "adaptive")
+ARP_MODES = ("controller", "drop")
+TRAFFIC_CLASSES = ("cnp", "default", "lossless")
 
 
-class PolicyCore:
-    """Routing, ECMP, ECN and adaptive decisions for one fabric under one policy."""
+def read_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise FabricTwinError(f"{what}: expected true or false, got {value!r}")
+    return value
 
-    def __init__(self, g: nx.Graph, policy: Policy | None = None, *,
-                 dilation: float = 1.0) -> None:
-        if not dilation > 0:
-            raise FabricTwinError(f"dilation must be positive, got {dilation}")
-        self.fabric: Fabric = build_fabric(g)
-        self.policy = policy or Policy()
-        self.dilation = float(dilation)
-        self.spec = str(g.graph.get("spec", ""))
-        self._name_of = self.fabric.name_of
-        self._mac_of_ip = {self.fabric.ip[h]: self.fabric.mac[h] for h in self.fabric.hosts}
-        self._red = self.policy.ecn.red()
-        self.down_ports: set[Port] = set()
-        self.down_switches: set[str] = set()
-        self.counters: dict[Port, PortCounter] = {}
-        self.util: dict[Port, float] = {}
-        self._logged_util: dict[Port, float] = {}
-        self.backlog: dict[Port, int] = {}
-        self._last_reweigh: dict[tuple[str, int], float] = {}
-        self._last_busy: dict[str, int] = {}
-        nh = next_hops(self.fabric)
-        self.tables: dict[str, SwitchTable] = {
-            s: fresh_table(s, self.fabric.dpid[s], self.fabric.ports(s), self.fabric.mac, nh[s])
-            for s in self.fabric.switches}
 
-    # -- lookups ---------------------------------------------------------------------------
-    def switch_of(self, dpid: int) -> str | None:
-        """The switch of ``dpid``, or ``None`` for a datapath not in this topology."""
-        return self._name_of.get(dpid)
+def choice(options: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def read(value: Any, what: str) -> str:
+        if value not in options:
+            raise FabricTwinError(f"{what}: expected one of {', '.join(options)}, "
+                                  f"got {value!r}")
+        return str(value)
 
-    def queues(self) -> tuple[QueueSpec, ...]:
-        """The queues the emulator should configure on every switch port."""
-        return port_queues(self.policy)
+    return read
 
-    def red_profile(self, port: Port) -> RedProfile:
-        """The ECN profile of a switch egress port, scaled to its link's rate."""
-        return self._red.scaled(self.fabric.port_peer[port][1])
 
-    def _known(self, port: Port) -> bool:
-        return port in self.fabric.port_peer
+def read_seconds(value: Any, what: str) -> float:
+    """A positive time: a plain number is seconds, a string carries its unit (100ms)."""
+    if isinstance(value, str):
+        seconds = parse_latency_ns(value, what) / 1e9
+    else:
+        seconds = read_float(value, what)
+    if not seconds > 0:
+        raise FabricTwinError(f"{what}: must be positive, got {value!r}")
+    return seconds
 
-    # -- switches and links ----------------------------------------------------------------
-    def switch_up(self, dpid: int, time_s: float) -> Step:
-        """A switch connected: wipe it and install its full state (others: any reroute)."""
-        s = self.switch_of(dpid)
-        if s is None:
-            return Step()
-        step = Step()
-        if s in self.down_switches:
-            self.down_switches.discard(s)
-            self.down_ports -= {p for p in self.down_ports if p[0] == s}
-            step = self._reroute(time_s, {"cause": "switch_up", "switch": s})
-            step = Step(tuple(m for m in step.messages if m.dpid != dpid), step.decisions)
-        old = self.tables[s]
-        table = fresh_table(s, dpid, old.ports, self.fabric.mac, old.nexthops)
-        table.marks = dict(old.marks)
-        self.tables[s] = table
-        msgs: list[Message] = [FlowMod(dpid, "delete", OFPTT_ALL),
-                               GroupMod(dpid, "delete", OFPG_ALL)]
-        if self.policy.rate_limits_bps:
-            msgs.append(MeterMod(dpid, "delete", OFPM_ALL))
-        msgs.append(Barrier(dpid))
-        msgs += meter_mods(dpid, self.policy, self.dilation)
-        msgs += classify_flows(dpid, self.policy)
-        msgs += table.install()
-        msgs.append(Barrier(dpid))
-        decision = Decision(time_s, "switch_up", {
-            "switch": s, "dpid": dpid, "routes": len(table.refs),
-            "ecmp_groups": len(table.groups), "messages": len(msgs)})
-        return step + Step(tuple(msgs), (decision,))
 
-    def switch_down(self, dpid: int, time_s: float) -> Step:
-        """A switch's connection dropped: route around all its links."""
-        s = self.switch_of(dpid)
-        if s is None or s in self.down_switches:
-            return Step()
-        self.down_switches.add(s)
-        return self._reroute(time_s, {"cause": "switch_down", "switch": s})
+def bounded(lo: float, hi: float, reader: Callable[[Any, str], Any] = read_float,
+            open_lo: bool = False) -> Callable[[Any, str], Any]:
+    def read(value: Any, what: str) -> Any:
+        x = reader(value, what)
+        if x < lo or x > hi or (open_lo and x == lo):
+            raise FabricTwinError(f"{what}: must be {'above' if open_lo else 'at least'} "
+                                  f"{lo:g} and at most {hi:g}, got {value!r}")
+        return x
 
-    def port_status(self, dpid: int, port: int, up: bool, time_s: float) -> Step:
-        """A port went up or down (OpenFlow port-status); reroute if a link changed."""
-        return self.port_snapshot(dpid, {port: up}, time_s)
+    return read
 
-    def port_snapshot(self, dpid: int, states: Mapping[int, bool], time_s: float) -> Step:
-        """Several ports' states at once (a port-description reply): one reroute."""
-        s = self.switch_of(dpid)
-        if s is None:
-            return Step()
-        dead_before = self.dead_links()
-        went_down, came_up = [], []
-        for port, up in sorted(states.items()):
-            key = (s, port)
-            if not self._known(key):
-                continue  # LOCAL or a port the topology does not have
-            if not up and key not in self.down_ports:
-                self.down_ports.add(key)
-                went_down.append(port)
-            elif up and key in self.down_ports:
-                self.down_ports.discard(key)
-                came_up.append(port)
-        if self.dead_links() == dead_before:
-            return Step()  # e.g. the second end of a link already down
-        return self._reroute(time_s, {"cause": "port_status", "switch": s,
-                                      "down": went_down, "up": came_up})
 
-    def dead_links(self) -> set[Link]:
-        dead: set[Link] = set()
-        for s, p in self.down_ports:
-            link = self.fabric.link_of(s, p)
-            if link is not None:
-                dead.add(link)
-        for s in self.down_switches:
-            dead |= {frozenset((s, n)) for n, _ in
-                     self.fabric.switch_links[s] + self.fabric.host_links[s]}
-        return dead
+def read_rate_limits(value: Any, what: str) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, Mapping):
+        raise FabricTwinError(f"{what}: expected a mapping of traffic class to rate")
+    out = []
+    for name, rate in value.items():
+        if name not in TRAFFIC_CLASSES:
+            raise FabricTwinError(f"{what}.{name}: unknown traffic class (expected one of "
+                                  f"{', '.join(TRAFFIC_CLASSES)})")
+        out.append((str(name), parse_rate_bps(rate, f"{what}.{name}")))
+    return tuple(sorted(out))
 
-    def _reroute(self, time_s: float, cause: dict) -> Step:
-        dead = self.dead_links()
-        nh = next_hops(self.fabric, dead)
-        msgs: list[Message] = []
-        switches_changed = hosts_changed = 0
-        for s in self.fabric.switches:
-            m, n = self.tables[s].update(nh[s])
-            msgs += m
-            switches_changed += bool(n)
-            hosts_changed += n
-        unreachable = sorted(h for h in self.fabric.hosts
-                             if not any(h in nh[s] for s in self.fabric.switches))
-        decision = Decision(time_s, "reroute", {
-            **cause, "dead_links": sorted(sorted(link) for link in dead),
-            "switches_changed": switches_changed, "routes_changed": hosts_changed,
-            "messages": sum(not isinstance(m, Barrier) for m in msgs),
-            "unreachable_hosts": unreachable})
-        return Step(tuple(msgs), (decision,))
 
-    # -- telemetry -------------------------------------------------------------------------
-    def port_stats(self, dpid: int, tx_bytes: Mapping[int, int], time_s: float) -> Step:
-        """Transmit counters of a switch's ports; adaptive mode may re-weight its groups."""
-        s = self.switch_of(dpid)
-        if s is None:
-            return Step()
-        for port, count in tx_bytes.items():
-            key = (s, port)
-            if not self._known(key):
-                continue
-            cur, prev = PortCounter(int(count), time_s), self.counters.get(key)
-            self.counters[key] = cur
-            if prev is not None:
-                u = utilization(prev, cur, self.fabric.port_peer[key][1] / self.dilation)
-                if u is not None:
-                    self.util[key] = u
-        step = self._log_util(s, time_s)
-        if self.policy.routing != "adaptive":
-            return step
-        return step + self._adapt(s, time_s)
+@dataclass(frozen=True)
+class EcnPolicy:
+    enabled: bool = spec(read_bool, default=True)
+    profile: str = spec(choice(tuple(PRESETS)), default="dcqcn")
+    kmin_bytes: float | None = spec(parse_size_bytes, default=None)
+    kmax_bytes: float | None = spec(parse_size_bytes, default=None)
+    pmax: float | None = spec(bounded(0.0, 1.0, open_lo=True), default=None)
+    reference_rate_bps: float | None = spec(parse_rate_bps, default=None)
 
-    def _log_util(self, s: str, time_s: float) -> Step:
-        """A ``util`` decision for the ports whose utilisation moved by UTIL_LOG_STEP."""
-        moved = {}
-        for p in self.tables[s].ports:
-            u = self.util.get((s, p))
-            if u is not None and abs(u - self._logged_util.get((s, p), 0.0)) >= UTIL_LOG_STEP:
-                moved[str(p)] = round(u, 4)
-                self._logged_util[(s, p)] = u
-        if not moved:
-            return Step()
-        return Step((), (Decision(time_s, "util", {"switch": s, "util": moved}),))
+    def __post_init__(self) -> None:
+        red = self.red()
+        if not red.kmax_bytes > red.kmin_bytes:
+            raise FieldError("kmax_bytes", f"must exceed kmin_bytes ({red.kmin_bytes:g}), "
+                             f"got {red.kmax_bytes:g}")
 
-    def _adapt(self, s: str, time_s: float) -> Step:
-        table, cfg = self.tables[s], self.policy.adaptive
-        util = {p: self.util.get((s, p), 0.0) for p in table.ports}
-        hot = {p: congested(util[p], self.backlog.get((s, p), 0),
-                            self.red_profile((s, p)).kmin_bytes, cfg) for p in table.ports}
-        msgs: list[Message] = []
-        decisions = []
-        for gid, ports in sorted(table.groups.items()):
-            new = group_weights(ports, util, hot, cfg)
-            if new == table.weights[gid] or not worth_changing(
-                    table.weights[gid], new, self._last_reweigh.get((s, gid)), time_s, cfg):
-                continue
-            msgs += table.reweigh(gid, new)
-            self._last_reweigh[(s, gid)] = time_s
-            decisions.append(Decision(time_s, "adaptive", {
-                "switch": s, "group": gid, "weights": {str(p): w for p, w in new.items()},
-                "util": {str(p): round(util[p], 4) for p in sorted(ports)}}))
-        return Step(tuple(msgs), tuple(decisions))
+    def red(self) -> RedProfile:
+        """The profile at its reference rate: the preset, with any key set here instead."""
+        kmin, kmax, pmax, ref = PRESETS[self.profile]
+        return RedProfile(
+            kmin if self.kmin_bytes is None else float(self.kmin_bytes),
+            kmax if self.kmax_bytes is None else float(self.kmax_bytes),
+            pmax if self.pmax is None else self.pmax,
+            ref if self.reference_rate_bps is None else self.reference_rate_bps)
 
-    def queue_sample(self, sample: QueueSample) -> Step:
-        """Queue backlog of every port: set each egress port's ECN marking share."""
-        self.backlog = {k: int(v) for k, v in sample.backlog_bytes.items() if self._known(k)}
-        decisions = []
-        busy = {f"{s}-eth{p}": b for (s, p), b in sorted(self.backlog.items()) if b > 0}
-        if busy != self._last_busy:  # changes only: the backlog holds until the next line
-            decisions.append(Decision(sample.time_s, "queues", {"backlog_bytes": busy}))
-        self._last_busy = busy
-        if not self.policy.ecn.enabled:
-            return Step((), tuple(decisions))
-        msgs: list[Message] = []
-        for s in self.fabric.switches:
-            table = self.tables[s]
-            for p in table.ports:
-                b = self.backlog.get((s, p), 0)
-                if b == 0 and table.marks.get(p, 0) == 0:
-                    continue
-                red = self.red_profile((s, p))
-                prob = red_probability(b, red)
-                permille = to_permille(prob)
-                if permille == table.marks.get(p, 0):
-                    continue
-                table.marks[p] = permille
-                msgs.append(table.egress_mod(p))
-                decisions.append(Decision(sample.time_s, "ecn", {
-                    "switch": s, "port": p, "backlog_bytes": b,
-                    "kmin_bytes": round(red.kmin_bytes), "kmax_bytes": round(red.kmax_bytes),
-                    "p": round(prob, 6), "permille": permille}))
-        return Step(tuple(msgs), tuple(decisions))
 
-    # -- packets to the controller ---------------------------------------------------------
-    def packet_in(self, dpid: int, in_port: int, data: bytes, time_s: float) -> Step:
-        """Answer an ARP request for a fabric host out of the port it came in on."""
-        if self.policy.arp != "controller" or self.switch_of(dpid) is None:
-            return Step()
-        reply = arp_reply(data, self._mac_of_ip)
-        if reply is None:
-            return Step()
-        return Step((PacketOut(dpid, in_port, reply),), (Decision(time_s, "arp_reply", {
-            "switch": self.switch_of(dpid), "port": in_port,
-            "target_mac": reply[6:12].hex(":")}),))
+@dataclass(frozen=True)
+class AdaptivePolicy:
+    util_high: float = spec(bounded(0.0, 1.0, open_lo=True), default=0.8)
+    min_weight: int = spec(bounded(0, 100, read_int), default=1)
+    min_change: int = spec(bounded(1, 100, read_int), default=10)
+    hold_s: float = spec(read_seconds, default=0.5)
+
+
+@dataclass(frozen=True)
+class ClassPolicy:
+    lossless_dscp: int = spec(bounded(0, 63, read_int), default=26)
+    lossless_priority: int = spec(bounded(0, 7, read_int), default=3)
+    cnp_dscp: int = spec(bounded(0, 63, read_int), default=48)
+    lossless_share: float = spec(bounded(0.0, 1.0), default=0.5)
+    cnp_share: float = spec(bounded(0.0, 1.0), default=0.05)
+
+    def __post_init__(self) -> None:
+        if self.cnp_dscp == self.lossless_dscp:
+            raise FieldError("cnp_dscp", f"must differ from lossless_dscp ({self.lossless_dscp})")
+        if self.lossless_share + self.cnp_share >= 1.0:
+            raise FieldError("cnp_share", "lossless_share + cnp_share must leave a share "
+                             f"for the default class, got {self.lossless_share + self.cnp_share:g}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    routing: str = spec(choice(ROUTING_MODES), default="ecmp")
+    telemetry_interval_s: float = spec(read_seconds, default=0.1)
+    arp: str = spec(choice(ARP_MODES), default="controller")
+    ecn: EcnPolicy = field(default_factory=EcnPolicy)
+    adaptive: AdaptivePolicy = field(default_factory=AdaptivePolicy)
+    classes: ClassPolicy = field(default_factory=ClassPolicy)
+    rate_limits_bps: tuple[tuple[str, float], ...] = spec(read_rate_limits, default=())
+
+
+def policy_from_data(data: Any) -> Policy:
+    """A policy from parsed YAML (``None``, an empty document, means all defaults)."""
+    return build(Policy, {} if data is None else data)
+
+
+def load_policy(path: Path | str) -> Policy:
+    """Read and check a policy file; errors name the file and the key path."""
+    data = read_yaml(Path(path))
+    try:
+        return policy_from_data(data)
+    except FabricTwinError as exc:
+        raise FabricTwinError(f"{path}: {exc}") from None

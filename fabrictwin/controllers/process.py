@@ -12,7 +12,7 @@ at once (switches keep their flows: their fail mode is secure).
 What it expects of the bridges: ``fail-mode=secure``; ``protocols`` with OpenFlow13
 and, so that ECMP hashes RoCEv2's UDP source port, OpenFlow14 and OpenFlow15 (see
 :mod:`fabrictwin.controllers.ofp`); DPIDs from
-:func:`fabrictwin.fabric.emulation.addressing.switch_dpid` in the graph's switch order;
+:func:`fabrictwin.hardware.addressing.switch_dpid` in the graph's switch order;
 OpenFlow port numbers as the graph's edge attribute ``ports``; no static flows. Hosts
 keep the MACs and IPs of ``addressing``; static ARP may stay (ARP requests that do reach
 a switch are answered by the controller, never flooded).
@@ -40,12 +40,14 @@ import time
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from fabrictwin.cli_common import library_from_args
-from fabrictwin.controllers.config import Policy, load_policy
+from fabrictwin.controllers.core import PolicyCore
 from fabrictwin.controllers.decisions import DecisionLog, read_decisions
 from fabrictwin.controllers.messages import Decision
-from fabrictwin.controllers.policy import PolicyCore
+from fabrictwin.controllers.policy import Policy, load_policy
+from fabrictwin.controllers.telemetry import load_queue_source
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.hardware.profiles import ProfileLibrary
+from fabrictwin.linux.procs import stop_process
 from fabrictwin.topologies.registry import build_topology
 
 log = logging.getLogger(__name__)
@@ -89,11 +91,9 @@ def run_controller(args: argparse.Namespace) -> int:
     if not args.dilation > 0:
         raise FabricTwinError(f"--dilation: must be positive, got {args.dilation:g}")
     policy = load_policy(args.policy) if args.policy else Policy()
-    g = build_topology(args.topo, library_from_args(args))
+    g = build_topology(args.topo, ProfileLibrary.from_user(getattr(args, "profiles", None)))
     source = None
     if args.queue_source:
-        from fabrictwin.controllers.telemetry import load_queue_source
-
         source = load_queue_source(args.queue_source, g)
     check_port_free(args.port)
     cpu0 = time.process_time()
@@ -209,14 +209,7 @@ class ControllerProcess:
             time.sleep(0.05)
 
     def stop(self, timeout_s: float = 5.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout_s)  # type: ignore[return-value]
 
     def __enter__(self) -> ControllerProcess:
         return self

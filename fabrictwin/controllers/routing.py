@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.addressing import host_ip, host_mac, switch_dpid
+from fabrictwin.hardware.addressing import host_ip, host_mac, switch_dpid
 from fabrictwin.topologies.graph import hosts, switches
 
 Link = frozenset  # frozenset({u, v}): an undirected edge of the graph

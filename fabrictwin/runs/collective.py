@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.cpu import CpuWatch
-from fabrictwin.fabric.model.collectives import busbw_factor
+from fabrictwin.linux.cpu import CpuWatch
+from fabrictwin.model.collectives import busbw_factor
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
+from fabrictwin.traffic.collectives import build_schedule
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
-from fabrictwin.traffic.schedules import build_schedule
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     step_dir = run_dir / f"size-{size_bytes}"
     step_dir.mkdir(parents=True, exist_ok=True)
     opts["result"] = str(step_dir / "agent-{rank}.json")
-    configs = agent_configs(plan, sched, hosts, **opts)
+    configs = agent_configs(plan.hosts, sched, hosts, **opts)
     commands = agent_commands(configs, hosts, step_dir)
     with CpuWatch() as cpu:
         outputs = emu.run_in_hosts(commands)

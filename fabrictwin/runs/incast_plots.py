@@ -1,4 +1,4 @@
-"""Plots and tables of the lossless-fabric experiments (:mod:`fabrictwin.runs.incast`)."""
+"""Plots and tables of the lossless-fabric experiments (:mod:`fabrictwin.runs.lossless`)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from fabrictwin.fabric.catalogue import FIBRE_NS_PER_M, SwitchChip
+from fabrictwin.hardware.catalogue import FIBRE_NS_PER_M, SwitchChip
 from fabrictwin.topologies.graph import (
     add_host,
     add_link,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from fabrictwin.fabric.catalogue import DCILink, HyperNode, SwitchChip
+from fabrictwin.hardware.catalogue import DCILink, HyperNode, SwitchChip
 from fabrictwin.topologies.clos import add_clos, clos_sides, two_level_bisection_bps
 from fabrictwin.topologies.graph import check_names, new_graph, require, require_int
 from fabrictwin.topologies.hypernode import add_hypernode

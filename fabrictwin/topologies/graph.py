@@ -46,8 +46,8 @@ from typing import Any
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.linux.names import IFNAMSIZ
 
-IFNAMSIZ = 15  # Linux IFNAMSIZ (16) less the terminating NUL
 NODE_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
 HOST_ROLES = frozenset({"gpu", "host"})
 SWITCH_ROLES = frozenset({"chip", "edge", "agg", "core", "leaf", "spine", "dci"})

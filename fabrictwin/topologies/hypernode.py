@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from fabrictwin.fabric.catalogue import HyperNode
+from fabrictwin.hardware.catalogue import HyperNode
 from fabrictwin.topologies.graph import add_host, add_link, add_switch, check_names, new_graph
 
 

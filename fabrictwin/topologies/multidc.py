@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import networkx as nx
 
-from fabrictwin.fabric.catalogue import FIBRE_NS_PER_M, NIC, DCILink, SwitchChip
+from fabrictwin.hardware.catalogue import FIBRE_NS_PER_M, NIC, DCILink, SwitchChip
 from fabrictwin.topologies.clos import ClosInfo, add_clos
 from fabrictwin.topologies.graph import (
     add_host,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from fabrictwin.fabric.catalogue import NIC, SwitchChip
+from fabrictwin.hardware.catalogue import NIC, SwitchChip
 from fabrictwin.topologies.clos import add_clos, clos_sides, two_level_bisection_bps
 from fabrictwin.topologies.graph import add_host, check_names, new_graph, require_int
 

@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.profiles import ProfileLibrary
+from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.topologies.clos import fat_tree, leaf_spine
 from fabrictwin.topologies.factory import ai_factory
 from fabrictwin.topologies.hypernode import hypernode
@@ -67,7 +67,7 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Builder:
+class TopologyBuilder:
     name: str
     doc: str
     params: dict[str, Param]
@@ -99,13 +99,14 @@ _OEX = {
 _CABLE = Param("float", 10.0, "cable length in metres (~4.9 ns/m)")
 _SWITCH = Param("switch", "tomahawk5-51t2", "scale-out switch profile")
 
-BUILDERS: dict[str, Builder] = {b.name: b for b in [
-    Builder("hypernode", "one scale-up domain: compute trays x switch trays, full crossbar", {
+BUILDERS: dict[str, TopologyBuilder] = {b.name: b for b in [
+    TopologyBuilder("hypernode",
+                    "one scale-up domain: compute trays x switch trays, full crossbar", {
         "profile": Param("hypernode", "gb200-nvl72", "hyper-node profile"),
         "collapse": Param("bool", False, "collapse the chip planes into one switch"),
         **_OEX,
     }, _hypernode),
-    Builder("leaf_spine", "two-tier leaf-spine Clos", {
+    TopologyBuilder("leaf_spine", "two-tier leaf-spine Clos", {
         "leaves": Param("int", 4, "leaf switches"),
         "spines": Param("int", 2, "spine switches"),
         "hosts_per_leaf": Param("int", 8, "hosts on each leaf"),
@@ -117,13 +118,13 @@ BUILDERS: dict[str, Builder] = {b.name: b for b in [
     }, lambda p: leaf_spine(p["leaves"], p["spines"], p["hosts_per_leaf"], p["nic"].rate_bps,
                             p["switch"], uplink_rate_bps=p["uplink_rate"],
                             uplinks=p["uplinks"], cable_m=p["cable_m"])),
-    Builder("fat_tree", "k-ary fat-tree (Al-Fares et al., SIGCOMM 2008)", {
+    TopologyBuilder("fat_tree", "k-ary fat-tree (Al-Fares et al., SIGCOMM 2008)", {
         "k": Param("int", 4, "switch ports; even"),
         "switch": _SWITCH,
         "rate": Param("rate", None, "link rate (default: switch port rate)"),
         "cable_m": _CABLE,
     }, lambda p: fat_tree(p["k"], p["switch"], rate_bps=p["rate"], cable_m=p["cable_m"])),
-    Builder("rail_optimized", "GPU i of every server on rail leaf i, spines across rails", {
+    TopologyBuilder("rail_optimized", "GPU i of every server on rail leaf i, spines across rails", {
         "servers": Param("int", 4, "servers"),
         "gpus_per_server": Param("int", 8, "GPUs (rails) per server"),
         "nic": Param("nic", "cx7-400g", "NIC profile, one per GPU"),
@@ -134,7 +135,7 @@ BUILDERS: dict[str, Builder] = {b.name: b for b in [
     }, lambda p: rail_optimized(p["servers"], p["gpus_per_server"], p["nic"], p["switch"],
                                 servers_per_group=p["servers_per_group"], spines=p["spines"],
                                 cable_m=p["cable_m"])),
-    Builder("multi_dc", "leaf-spine data centres joined by a full mesh of DCI links", {
+    TopologyBuilder("multi_dc", "leaf-spine data centres joined by a full mesh of DCI links", {
         "dcs": Param("int", 2, "data centres (at least 2)"),
         "leaves": Param("int", 2, "leaves per DC"),
         "spines": Param("int", 2, "spines per DC"),
@@ -148,7 +149,7 @@ BUILDERS: dict[str, Builder] = {b.name: b for b in [
     }, lambda p: multi_dc(p["dcs"], p["leaves"], p["spines"], p["hosts_per_leaf"], p["nic"],
                           p["switch"], p["dci"], distance_m=p["distance_km"] * 1000,
                           dci_links=p["dci_links"], cable_m=p["cable_m"])),
-    Builder("ai_factory", "hyper-nodes + rail-optimized scale-out + scale-across DCI", {
+    TopologyBuilder("ai_factory", "hyper-nodes + rail-optimized scale-out + scale-across DCI", {
         "hypernodes": Param("int", 2, "hyper-nodes per DC"),
         "dcs": Param("int", 1, "data centres"),
         "profile": Param("hypernode", "dgx-h100", "hyper-node profile"),

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.plan import EmulationPlan
-from fabrictwin.fabric.emulation.system import check_name
+from fabrictwin.hardware.classes import LOSSLESS_PRIORITY
+from fabrictwin.linux.names import check_name
 from fabrictwin.traffic.dcqcn import DcqcnParams
 from fabrictwin.traffic.fastpath import MAX_TRANSFER_ID, Layout
 from fabrictwin.traffic.schedule import Schedule, agent_view
@@ -80,7 +80,7 @@ class AgentConfig:
     linger_s: float = 0.2
     done_dir: str | None = None
     drop_every_n: int = 0
-    pfc_priority: int = 3   # the lossless class's priority: PAUSE frames for it stop sends
+    pfc_priority: int = LOSSLESS_PRIORITY  # PAUSE frames for this priority stop sends
     sample_ms: float = 0.0  # per-transfer bytes and rate every sample_ms (0: none)
 
     @property
@@ -225,8 +225,17 @@ def config_json(cfg: AgentConfig) -> dict[str, Any]:
     return out
 
 
-def agent_configs(plan: EmulationPlan, schedule: Schedule, rank_hosts: Sequence[str],
-                  **options: Any) -> dict[int, dict[str, Any]]:
+class HostAddresses(Protocol):
+    """What an agent's configuration needs of a host (an emulation plan's hosts have it)."""
+
+    name: str
+    ip: str
+    mac: str
+    routes: Sequence[tuple[str, str, str]]  # (destination ip, next-hop mac, interface)
+
+
+def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
+                  rank_hosts: Sequence[str], **options: Any) -> dict[int, dict[str, Any]]:
     """One agent config (JSON form) per rank: rank r runs on host ``rank_hosts[r]``.
 
     ``options`` are the optional keys above, the same for every agent; a ``result``
@@ -235,7 +244,7 @@ def agent_configs(plan: EmulationPlan, schedule: Schedule, rank_hosts: Sequence[
     if len(rank_hosts) < schedule.ranks:
         raise FabricTwinError(f"{schedule.name} has {schedule.ranks} ranks but only "
                               f"{len(rank_hosts)} hosts were given")
-    hosts = {h.name: h for h in plan.hosts}
+    hosts = {h.name: h for h in hosts_of_fabric}
     missing = [h for h in rank_hosts if h not in hosts]
     if missing:
         raise FabricTwinError(f"host {missing[0]!r} is not in the emulation plan")

@@ -1,6 +1,6 @@
 """The send/receive fast path: raw AF_PACKET sockets and frames stamped in place.
 
-Scapy builds each kind of frame once (:mod:`fabrictwin.traffic.roce`); per frame the
+Scapy builds each kind of frame once (:mod:`fabrictwin.protocols.roce`); per frame the
 fast path only copies the payload into a reusable bytearray, packs the PSN (and, on the
 first packet of a message, the RETH) with ``struct.pack_into`` and continues the ICRC
 from the template's precomputed seed with ``zlib.crc32``, then hands the buffer to
@@ -14,19 +14,17 @@ either side holding the whole buffer.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import random
 import socket
 import struct
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.system import check_name
-from fabrictwin.traffic.roce import (
+from fabrictwin.linux.rawsock import open_raw
+from fabrictwin.protocols.roce import (
     AETH_ACK,
     PSN_MASK,
     RC_RDMA_WRITE_FIRST,
@@ -41,10 +39,6 @@ from fabrictwin.traffic.roce import (
     write_frame,
 )
 
-ETH_P_ALL = 0x0003
-SOL_PACKET = 263
-PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20: do not read back our own transmissions
-SO_ATTACH_FILTER = 26
 SOCK_BUF_BYTES = 4 << 20
 PATTERN_PERIOD = 1 << 16
 QPN_BASE = 0x100
@@ -71,31 +65,9 @@ class Endpoint:
     ip: str
 
 
-def attach_bpf(sock: socket.socket, prog: Sequence[tuple[int, int, int, int]]) -> None:
-    """Attach a classic BPF program ((code, jt, jf, k) per instruction) to ``sock``; the
-    kernel copies it, so the buffer need not outlive the call."""
-    buf = (ctypes.c_ubyte * (8 * len(prog)))()
-    for i, ins in enumerate(prog):
-        struct.pack_into("HBBI", buf, 8 * i, *ins)
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
-                    struct.pack("HL", len(prog), ctypes.addressof(buf)))
-
-
 def open_port(ifname: str) -> socket.socket:
     """A non-blocking raw socket on ``ifname`` that sees RoCEv2 and PFC frames only."""
-    check_name(ifname)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    try:
-        attach_bpf(s, _ROCE_FILTER)
-        s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF_BYTES)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF_BYTES)
-        s.bind((ifname, 0))
-    except OSError as e:
-        s.close()
-        raise FabricTwinError(f"interface {ifname}: cannot open a raw socket: {e}") from None
-    s.setblocking(False)
-    return s
+    return open_raw(ifname, bpf=_ROCE_FILTER, ignore_outgoing=True, buf_bytes=SOCK_BUF_BYTES)
 
 
 def quiet_kernel_udp() -> socket.socket | None:

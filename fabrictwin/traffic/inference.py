@@ -8,7 +8,7 @@ import random
 from collections.abc import Sequence
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.traffic.schedule import COPY, Builder, Schedule, split
+from fabrictwin.traffic.schedule import COPY, Schedule, ScheduleBuilder, split
 
 
 def moe_matrix(n: int, tokens_per_rank: int, token_bytes: int, top_k: int = 2,
@@ -54,7 +54,7 @@ def kv_transfer(prefill: Sequence[Sequence[int]], decode: Sequence[Sequence[int]
         for blk in range(blocks):
             layout.append((q, blk, len(sizes)))
             sizes.extend(split(per_block[blk], shards))
-    b = Builder("kv_transfer", n, kv_bytes * requests, sizes)
+    b = ScheduleBuilder("kv_transfer", n, kv_bytes * requests, sizes)
     for q, blk, first in layout:
         pg, dg = prefill[q % len(prefill)], decode[q % len(decode)]
         shards = len(pg) * len(dg) // math.gcd(len(pg), len(dg))
@@ -77,7 +77,7 @@ def kv_pool_read(readers: Sequence[int], pool: Sequence[int], blocks_per_reader:
     if not readers or not pool or set(readers) & set(pool) or blocks_per_reader < 0:
         raise FabricTwinError("kv_pool_read: needs readers and pool ranks, disjoint")
     n = max([*readers, *pool]) + 1
-    b = Builder("kv_pool_read", n, len(readers) * blocks_per_reader * block_bytes,
+    b = ScheduleBuilder("kv_pool_read", n, len(readers) * blocks_per_reader * block_bytes,
                 [request_bytes, block_bytes] * (len(readers) * blocks_per_reader))
     for i, r in enumerate(readers):
         for k in range(blocks_per_reader):

@@ -7,7 +7,7 @@ stretch with the dilation) or a resume (quanta 0) arrives; each new PAUSE restar
 
 from __future__ import annotations
 
-from fabrictwin.traffic.pfc import parse_pause, quanta_to_ns
+from fabrictwin.protocols.pfc import parse_pause, quanta_to_ns
 
 
 class PauseState:

@@ -11,21 +11,16 @@ of frames sent. Runs inside the host's namespace, where ``intf`` is its NIC.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import signal
-import socket
 import sys
 import time
 from pathlib import Path
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.system import check_name
-from fabrictwin.traffic.pfc import MAX_QUANTA, pause_frame
-
-PACKET_QDISC_BYPASS = 20
-PR_SET_PDEATHSIG = 1
-SOL_PACKET = 263
+from fabrictwin.hardware.classes import LOSSLESS_PRIORITY
+from fabrictwin.linux.names import check_name
+from fabrictwin.linux.procs import die_with_parent
+from fabrictwin.linux.rawsock import ACCEPT_NOTHING, open_raw
+from fabrictwin.protocols.pfc import MAX_QUANTA, pause_frame
 
 
 def storm(intf: str, seconds: float, interval_ms: float, priority: int,
@@ -33,9 +28,9 @@ def storm(intf: str, seconds: float, interval_ms: float, priority: int,
     check_name(intf)
     mac = Path(f"/sys/class/net/{intf}/address").read_text().strip()
     xoff, xon = pause_frame(mac, {priority: MAX_QUANTA}), pause_frame(mac, {priority: 0})
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
-        s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)  # a NIC's MAC sends these itself
-        s.bind((intf, 0))
+    # past the qdisc, as a NIC's MAC sends these itself; send only
+    with open_raw(intf, bpf=ACCEPT_NOTHING, qdisc_bypass=True, blocking=True,
+                  what="PFC storm socket") as s:
         while (wait := start_at_ns - time.monotonic_ns()) > 0:
             time.sleep(min(wait / 1e9, 0.1))
         end = time.monotonic() + seconds
@@ -54,11 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--intf", required=True)
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--interval-ms", type=float, default=5.0)
-    ap.add_argument("--priority", type=int, default=3)
+    ap.add_argument("--priority", type=int, default=LOSSLESS_PRIORITY)
     ap.add_argument("--start-at-ns", type=int, default=0)
     args = ap.parse_args(argv)
-    with contextlib.suppress(OSError, AttributeError):  # die with whoever started us
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent()
     try:
         if not (args.seconds > 0 and args.interval_ms > 0 and 0 <= args.priority <= 7):
             raise FabricTwinError("--seconds and --interval-ms must be positive, "

@@ -15,6 +15,19 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from fabrictwin.protocols.roce import (
+    AETH_ACK,
+    AETH_NAK_PSN_SEQ,
+    BTH_LEN,
+    ETH_LEN,
+    ICRC_LEN,
+    IP_LEN,
+    PSN_MASK,
+    RC_RDMA_WRITE_LAST,
+    RC_RDMA_WRITE_ONLY,
+    RETH_OPCODES,
+    UDP_LEN,
+)
 from fabrictwin.traffic.dcqcn import CnpPacer, DcqcnParams, DcqcnRate
 from fabrictwin.traffic.fastpath import (
     ControlFrames,
@@ -31,19 +44,6 @@ from fabrictwin.traffic.reliability import (
     GoBackNReceiver,
     GoBackNSender,
     TokenBucket,
-)
-from fabrictwin.traffic.roce import (
-    AETH_ACK,
-    AETH_NAK_PSN_SEQ,
-    BTH_LEN,
-    ETH_LEN,
-    ICRC_LEN,
-    IP_LEN,
-    PSN_MASK,
-    RC_RDMA_WRITE_LAST,
-    RC_RDMA_WRITE_ONLY,
-    RETH_OPCODES,
-    UDP_LEN,
 )
 
 BTH_OFF = ETH_LEN + IP_LEN + UDP_LEN

@@ -12,7 +12,7 @@ its source). An agent starts a send once its deps have arrived, with no central
 clock; :func:`execute` checks that this is enough by running the transfers in any
 order the deps allow, not just step by step.
 
-Builders declare transfers as (step, src, dst, chunks, op); :class:`Builder` derives
+Builders declare transfers as (step, src, dst, chunks, op); :class:`ScheduleBuilder` derives
 ``needs`` and ``deps`` from the data flow in step order and rejects a step that both
 reads and writes one rank's chunk (its outcome would depend on timing).
 """
@@ -79,7 +79,7 @@ def split(size_bytes: int, parts: int) -> list[int]:
     return [q + (i < r) for i in range(parts)]
 
 
-class Builder:
+class ScheduleBuilder:
     """Collects declared transfers and builds a :class:`Schedule` with needs and deps."""
 
     def __init__(self, name: str, ranks: int, size_bytes: int, chunk_bytes: Sequence[int]):

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.traffic.pfc import MAX_QUANTA, quanta_to_ns
+from fabrictwin.protocols.pfc import MAX_QUANTA, quanta_to_ns
 
 WATCHDOG_ACTIONS = ("drop", "forward")
 

@@ -3,7 +3,7 @@
     python -m fabrictwin.fabric.pfc.daemon --config FILE.json
 
 Every ``poll_ms`` it reads the lossless queue of every switch port (one rtnetlink dump,
-:mod:`~fabrictwin.fabric.emulation.netlink_qdisc`) and the bytes each port received
+:mod:`~fabrictwin.linux.rtnetlink`) and the bytes each port received
 (sysfs), lets :class:`~fabrictwin.fabric.pfc.core.
 FabricPfc` decide, and carries out what it returns: real IEEE 802.1Qbb frames sent on
 the port (they bypass the port's queues, as MAC control frames do in a NIC), and queue
@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.netlink_qdisc import QdiscReader
-from fabrictwin.fabric.emulation.system import check_name, run
 from fabrictwin.fabric.pfc.core import (
     Action,
     FabricPfc,
@@ -41,36 +37,18 @@ from fabrictwin.fabric.pfc.core import (
     WatchdogEvent,
 )
 from fabrictwin.fabric.pfc.tc import LosslessQueue, read_leaves
-from fabrictwin.traffic.fastpath import attach_bpf
-from fabrictwin.traffic.pfc import PFC_BPF, noop_frame, parse_pause, pause_frame
+from fabrictwin.hardware.classes import LOSSLESS_PRIORITY
+from fabrictwin.linux.commands import run
+from fabrictwin.linux.names import check_name
+from fabrictwin.linux.procs import die_with_parent
+from fabrictwin.linux.rawsock import ACCEPT_NOTHING, open_raw
+from fabrictwin.linux.rtnetlink import QdiscReader
+from fabrictwin.protocols.pfc import PFC_BPF, noop_frame, parse_pause, pause_frame
 
 log = logging.getLogger(__name__)
 
-ETH_P_ALL = 0x0003
-SOL_PACKET = 263
 RX_BATCH = 64
-PR_SET_PDEATHSIG = 1
 NICE = -10  # ahead of the agents (0), still behind the kernel's own threads
-PACKET_QDISC_BYPASS = 20
-PACKET_IGNORE_OUTGOING = 23
-
-
-def _raw(intf: str, bpf: bool, bypass: bool) -> socket.socket:
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    try:
-        if bpf:
-            attach_bpf(s, PFC_BPF)
-            s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        else:  # send only: a filter that accepts nothing keeps its receive queue empty
-            attach_bpf(s, [(0x06, 0, 0, 0)])  # ret #0
-        if bypass:
-            s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-        s.bind((intf, 0))
-    except OSError as e:
-        s.close()
-        raise FabricTwinError(f"pfc: interface {intf}: {e}") from None
-    s.setblocking(False)
-    return s
 
 
 class Port:
@@ -80,8 +58,10 @@ class Port:
         check_name(intf)
         self.intf = intf
         self.mac = Path(f"/sys/class/net/{intf}/address").read_text().strip()
-        self.sock = _raw(intf, bpf=True, bypass=True)
-        self.kick_sock = _raw(intf, bpf=False, bypass=False)
+        self.sock = open_raw(intf, bpf=PFC_BPF, ignore_outgoing=True, qdisc_bypass=True,
+                             what="PFC socket")
+        # send only: its receive queue stays empty
+        self.kick_sock = open_raw(intf, bpf=ACCEPT_NOTHING, what="PFC socket")
         # kept open: a pread at offset 0 re-reads a sysfs counter in ~1 us, an open and
         # read takes ~14 us, times every port, every poll
         self.rx_fd = os.open(f"/sys/class/net/{intf}/statistics/rx_bytes", os.O_RDONLY)
@@ -111,7 +91,7 @@ class Port:
 class Daemon:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.priority = int(cfg.get("priority", 3))
+        self.priority = int(cfg.get("priority", LOSSLESS_PRIORITY))
         self.poll_ns = int(float(cfg.get("poll_ms", 10)) * 1e6)
         wd = cfg.get("watchdog")
         self.core = FabricPfc([PortSpec(**p) for p in cfg["ports"]],
@@ -268,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="pfc: %(message)s")
-    with contextlib.suppress(OSError, AttributeError):  # die with the run that started us
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent()  # with the run that started us
     # The switches' PFC logic must not wait behind the emulated hosts: on a loaded
     # machine the agents delayed polls by 50-65 ms, past the 30 ms headroom budget.
     with contextlib.suppress(OSError):

@@ -2,8 +2,8 @@
 
 Every switch has ``buffer_bytes`` for the lossless class, shared by its ports: any one
 egress queue may hold all of it (its tc limit), and with PFC on each ingress port gets
-static thresholds from :func:`~fabrictwin.fabric.headroom.lossless_thresholds`, with the
-headroom the *emulation* needs (:func:`~fabrictwin.fabric.headroom.emulated_headroom`:
+static thresholds from :func:`~fabrictwin.hardware.headroom.lossless_thresholds`, with the
+headroom the *emulation* needs (:func:`~fabrictwin.hardware.headroom.emulated_headroom`:
 the dilated rate times the emulator's reaction time and the link's dilated delay, plus
 what a sender already queued). The hardware headroom of each link is reported beside it.
 With ``alpha``, XOFF is dynamic instead: every port's headroom is reserved and the rest
@@ -18,17 +18,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from fabrictwin.controllers.classes import QueueSpec
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.plan import EmulationPlan
-from fabrictwin.fabric.emulation.queues import default_queues
-from fabrictwin.fabric.headroom import emulated_headroom, lossless_thresholds, pfc_headroom
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.tc import LosslessQueue, lossless_queue
+from fabrictwin.fabric.plan import EmulationPlan
+from fabrictwin.fabric.queues import default_queues
+from fabrictwin.hardware.classes import LOSSLESS_PRIORITY, QueueSpec, lossless_of
+from fabrictwin.hardware.headroom import emulated_headroom, lossless_thresholds, pfc_headroom
 
 NS_PER_M = 5.0
 FRAME_OVERHEAD = 22  # Ethernet header 14, VLAN tag 4, FCS 4 on top of the MTU
-LOSSLESS_PRIORITY = 3  # DSCP 26's priority (fabrictwin.controllers.classes)
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class PfcSetup:
 
 
 def lossless_spec() -> QueueSpec:
-    return next(q for q in default_queues() if 26 in q.dscp)
+    return lossless_of(default_queues())
 
 
 def pfc_setup(plan: EmulationPlan, opts: PfcOptions) -> PfcSetup:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fabrictwin.controllers.classes import QueueSpec
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.emulation.netlink_qdisc import QdiscReader, tc_handle
-from fabrictwin.fabric.emulation.system import check_name
+from fabrictwin.hardware.classes import QueueSpec
+from fabrictwin.linux.names import check_name
+from fabrictwin.linux.rtnetlink import QdiscReader, tc_handle
 
 PAUSED_RATE_BPS = 1000
 DROP_LIMIT_BYTES = 1  # the watchdog's ``drop``: every frame is over the limit

@@ -1,0 +1,54 @@
+"""``fabrictwin demo``: the default scenario's report, then its emulation (as root)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from fabrictwin.cli.common import library_from_args
+from fabrictwin.cli.emulate import run_emulation, summary_table
+from fabrictwin.cli.report import hardware_table, print_tables, topology_table
+from fabrictwin.cli.run import cmd_run
+from fabrictwin.runs.scenario import DEFAULT_SCENARIO, load_scenario, scenario_topology
+from fabrictwin.topologies.analysis import check
+
+
+def demo_run_args(path: Path, args: argparse.Namespace) -> argparse.Namespace:
+    """What `fabrictwin run SCENARIO` would parse, with every option at its default."""
+    return argparse.Namespace(
+        scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
+        dilation=None, dcqcn=False, pfc=False, static=False, json=False, out="results",
+        profiles=getattr(args, "profiles", None), func=cmd_run)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = Path(args.scenario) if args.scenario else DEFAULT_SCENARIO
+    scenario = load_scenario(path)
+    g = scenario_topology(scenario, path, library_from_args(args))
+    report = check(g)
+    console = Console()
+    console.print(f"[bold]scenario {scenario.name}[/bold]: {scenario.description}")
+    print_tables(topology_table(report), hardware_table(g.graph["hardware"].items()),
+                 console=console)
+    if not report["ok"]:
+        return 1
+    if args.no_emulation:
+        return 0
+    if os.geteuid() != 0:
+        console.print("emulation skipped: it needs root (sudo make demo)")
+        return 0
+    if scenario.collective:
+        return cmd_run(demo_run_args(path, args))
+    summary = run_emulation(g, None, False, None, Console(stderr=True))
+    console.print(summary_table(summary))
+    return 0 if summary["ok"] else 1
+
+
+def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", help="a scenario YAML file instead of the default")
+    p.add_argument("--no-emulation", action="store_true",
+                   help="only the topology and hardware report")
+    p.set_defaults(func=cmd_demo)

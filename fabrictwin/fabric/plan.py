@@ -1,0 +1,186 @@
+"""Pure planning of an emulation: addresses, dilated links, forwarding state.
+
+From a topology graph and a dilation factor D this computes everything the
+emulator will create, without touching the machine:
+
+- every host's IP, MAC, interfaces, and per-destination routes and static ARP
+  (no ARP broadcast ever crosses the fabric, so loops in it are harmless);
+- every switch's DPID and OpenFlow rules: one ``dl_dst`` rule per host towards a
+  shortest switch-only path, equal-cost next hops spread by a stable hash;
+- every link's dilated rate (hardware rate / D) and delay (hardware latency x D),
+  and whether its delay is emulated (netem, or a userspace delay line) or falls
+  below the emulator's own per-hop latency and is left out.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.hardware.addressing import host_ip, host_mac, switch_dpid
+from fabrictwin.linux.names import IFNAMSIZ
+from fabrictwin.topologies.graph import hosts, intf_name, switches
+
+#: Without netem, dilated delays below this are not emulated: they are within a few
+#: hops through the userspace switch (whose latency calibration measures) and a
+#: userspace delay line would add more error than delay.
+MIN_EMULATED_DELAY_NS = 1_000_000.0
+DEFAULT_MTU = 1500
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    u: str
+    v: str
+    intf_u: str
+    intf_v: str
+    port_u: int
+    port_v: int
+    tier: str
+    hw_rate_bps: float
+    hw_latency_ns: float
+    rate_bps: float  # dilated
+    delay_ns: float  # dilated; 0 when not emulated
+    delay_line: str = ""  # name stem of the userspace delay line's veths, if any
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    name: str
+    ip: str
+    mac: str
+    intfs: tuple[str, ...]
+    #: (destination IP, destination MAC, outgoing interface)
+    routes: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class SwitchPlan:
+    name: str
+    dpid: str
+    ports: tuple[tuple[int, str], ...]  # (OpenFlow port, interface)
+    flows: tuple[str, ...]  # ovs-ofctl flow syntax
+
+
+@dataclass(frozen=True)
+class EmulationPlan:
+    spec: str
+    dilation: float
+    mtu: int
+    hosts: tuple[HostPlan, ...]
+    switches: tuple[SwitchPlan, ...]
+    links: tuple[LinkPlan, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def delayed_links(self) -> tuple[LinkPlan, ...]:
+        return tuple(link for link in self.links if link.delay_ns > 0)
+
+
+def choose_dilation(g: nx.Graph, machine_rate_bps: float, *, all_links: bool = False) -> float:
+    """The smallest D >= 1 that brings the busiest link down to ``machine_rate_bps``.
+
+    With ``all_links`` the sum of every link's rate is brought down to it instead:
+    a collective loads all links at once and the machine forwards them all.
+    """
+    if not machine_rate_bps > 0:
+        raise FabricTwinError(f"machine forwarding rate must be positive, got {machine_rate_bps}")
+    rates = [r for _, _, r in g.edges(data="rate_bps")]
+    load = sum(rates) if all_links else max(rates, default=0.0)
+    return max(1.0, load / machine_rate_bps)
+
+
+def _distances_to(g: nx.Graph, host: str, sw: set[str]) -> dict[str, int]:
+    """Switch-only hop distance from every switch to ``host`` (1 = attached)."""
+    dist = {s: 1 for s in g[host] if s in sw}
+    queue = deque(dist)
+    while queue:
+        s = queue.popleft()
+        for n in g[s]:
+            if n in sw and n not in dist:
+                dist[n] = dist[s] + 1
+                queue.append(n)
+    return dist
+
+
+def _pick(options: list[str], *key: str) -> str:
+    """A stable choice among equal-cost options, spread by hashing ``key``."""
+    options = sorted(options)
+    return options[zlib.crc32("/".join(key).encode()) % len(options)]
+
+
+def _port(g: nx.Graph, node: str, peer: str) -> int:
+    return int(g.edges[node, peer]["ports"][node])
+
+
+def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
+                   min_delay_ns: float = MIN_EMULATED_DELAY_NS,
+                   mtu: int | None = None) -> EmulationPlan:
+    """Everything the emulator creates for ``g`` at dilation ``dilation``.
+
+    With ``netem`` every delay at or above 1 us is emulated by the kernel; without
+    it only delays of at least ``min_delay_ns`` get a userspace delay line.
+    """
+    if not dilation > 0:
+        raise FabricTwinError(f"dilation must be positive, got {dilation}")
+    host_list, sw = hosts(g), set(switches(g))
+    if not host_list:
+        raise FabricTwinError("the topology has no hosts to emulate")
+    for node, ports in g.nodes(data="ports"):
+        if len(intf_name(node, max(ports, 1))) > IFNAMSIZ:
+            raise FabricTwinError(f"node name {node!r} too long for its interface names")
+    ip = {h: host_ip(i) for i, h in enumerate(host_list)}
+    mac = {h: host_mac(i) for i, h in enumerate(host_list)}
+    dist = {h: _distances_to(g, h, sw) for h in host_list}
+
+    switch_plans = []
+    for j, s in enumerate(switches(g)):
+        flows = []
+        for h in host_list:
+            if h in g[s]:
+                out = _port(g, s, h)
+            elif s in dist[h]:
+                nearer = [n for n in g[s] if n in sw and dist[h].get(n) == dist[h][s] - 1]
+                out = _port(g, s, _pick(nearer, s, h))
+            else:
+                continue  # h unreachable from s: no rule, frames to it are dropped
+            flows.append(f"priority=100,dl_dst={mac[h]},actions=output:{out}")
+        ports = tuple(sorted((_port(g, s, n), intf_name(s, _port(g, s, n))) for n in g[s]))
+        switch_plans.append(SwitchPlan(s, switch_dpid(j), ports, tuple(flows)))
+
+    host_plans = []
+    for h in host_list:
+        attached = {s: intf_name(h, _port(g, h, s)) for s in g[h] if s in sw}
+        routes = []
+        for d in host_list:
+            if d == h:
+                continue
+            best = min((dist[d].get(s, 1 << 30) for s in attached), default=1 << 30)
+            if best >= 1 << 30:
+                continue
+            via = _pick([s for s in attached if dist[d].get(s) == best], h, d)
+            routes.append((ip[d], mac[d], attached[via]))
+        intfs = tuple(intf_name(h, p) for p in sorted(_port(g, h, s) for s in g[h]))
+        host_plans.append(HostPlan(h, ip[h], mac[h], intfs, tuple(routes)))
+
+    floor = 1_000.0 if netem else min_delay_ns
+    links, notes, skipped = [], [], 0
+    for u, v, d in g.edges(data=True):
+        delay = d["latency_ns"] * dilation
+        delayed = delay >= floor
+        skipped += not delayed and delay > 0
+        line = "" if netem or not delayed else f"ftd{sum(bool(x.delay_line) for x in links)}"
+        links.append(LinkPlan(u, v, intf_name(u, d["ports"][u]), intf_name(v, d["ports"][v]),
+                              d["ports"][u], d["ports"][v], d["tier"], d["rate_bps"],
+                              d["latency_ns"], d["rate_bps"] / dilation,
+                              delay if delayed else 0.0, line))
+    if skipped:
+        notes.append(f"{skipped} links have dilated delays under {floor / 1000:g} us; "
+                     "their latency is the emulator's own per-hop latency")
+    return EmulationPlan(g.graph.get("spec", ""), float(dilation),
+                         int(mtu or DEFAULT_MTU), tuple(host_plans), tuple(switch_plans),
+                         tuple(links), tuple(notes))

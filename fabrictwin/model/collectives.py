@@ -1,0 +1,266 @@
+"""Alpha-beta cost of a collective on a tiered system: time = latency + size x seconds/byte.
+
+Bandwidth term. Every algorithm sends a known volume out of each member of each tier,
+in units of the collective's size S (nccl-tests' S: the buffer of all_reduce, the
+whole gathered array of all_gather/reduce_scatter/alltoall). A member (GPU, hyper-node,
+DC) sends it at its payload rate times the protocol's efficiency. Tiers work on
+different chunks at once (NCCL pipelines them), so the slowest tier sets the pace:
+
+    seconds/byte = max over tiers t of volume_t / (payload_t x protocol efficiency)
+
+Flat ring over N ranks: every member's egress carries the whole ring's traffic,
+2(N-1)/N x S for all_reduce. Halving-doubling: a member of B ranks sends
+2 B (1 - 1/G) x S out of itself (G members in all): no locality, so it loads the
+upper tiers B times more than a ring. Hierarchical ("a/b/c", one stage per tier):
+member volumes per stage -- ring and halving-doubling 2(n-1)/n, double binary tree
+2 (1 for n = 2: the tree is one edge), chain 2 (1 for n = 2), NVLink SHARP
+(1 + 1/n)/e, because every GPU sends S to the switch and receives its reduced 1/n
+back, then multicasts its 1/n and receives S, at a fraction e of the payload rate.
+
+Latency term. ``launch`` plus, for every step on the critical path, the step's cost
+on the tier it crosses: ``traversals x hop + sync``. A protocol defines the
+traversals: LL and LL128 carry their flag with the data (one); Simple writes data,
+waits for the acknowledgements of a memory fence, then writes a flag (three, plus
+the fence's own cost; over RDMA the flag simply follows the data, one traversal).
+
+Protocol efficiency: LL stores 4 bytes of data with a 4-byte flag (1/2); LL128 120
+bytes of data and an 8-byte flag per 128-byte line (15/16); Simple only data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.system import System
+
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce",
+               "alltoall", "sendrecv")
+FLAT = ("ring", "hd", "direct")
+STAGES = ("ring", "hd", "tree", "chain", "nvls")
+#: Named hierarchical algorithms: NCCL's Tree (a chain in the node, double binary trees
+#: across nodes) and NVLS (NVLink SHARP in the node; NCCL's NVLSTree across nodes).
+NAMED = {"tree": ("chain", "tree", "tree"), "nvls": ("nvls", "tree", "tree")}
+ALGORITHMS = ("ring", "tree", "nvls", "hd", "direct")
+NVLS_STAGES = 4
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    efficiency: float  # payload fraction of what the GPU stores
+    traversals: int    # one-way trips across the tier per pipeline step
+    fenced: bool       # a memory fence separates data and flag
+
+
+PROTOCOLS = {p.name: p for p in (Protocol("LL", 0.5, 1, False),
+                                 Protocol("LL128", 120 / 128, 1, False),
+                                 Protocol("Simple", 1.0, 3, True))}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One algorithm and protocol of one collective on one system."""
+
+    algorithm: str
+    protocol: str
+    latency_s: float
+    s_per_byte: float  # seconds per byte of S at the bottleneck tier
+    bottleneck: str    # the tier that sets s_per_byte ("" when nothing is sent)
+
+    def time_s(self, size_bytes: np.ndarray | float) -> np.ndarray:
+        return self.latency_s + np.asarray(size_bytes, dtype=float) * self.s_per_byte
+
+
+def busbw_factor(collective: str, ranks: int) -> float:
+    """nccl-tests' bus bandwidth over algorithm bandwidth (doc/PERFORMANCE.md)."""
+    check_collective(collective)
+    n = ranks
+    if collective == "all_reduce":
+        return 2 * (n - 1) / n
+    if collective in ("all_gather", "reduce_scatter", "alltoall"):
+        return (n - 1) / n
+    return 1.0
+
+
+def canonical_collective(name: str) -> str:
+    """``allreduce``, ``all-reduce`` and ``all_reduce`` all name all_reduce (nccl-tests style)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    for c in COLLECTIVES:
+        if c.replace("_", "") == key:
+            return c
+    raise FabricTwinError(f"collective: unknown {name!r} (known: {', '.join(COLLECTIVES)})")
+
+
+def check_collective(collective: str) -> None:
+    if collective not in COLLECTIVES:
+        raise FabricTwinError(f"collective: unknown {collective!r} "
+                              f"(known: {', '.join(COLLECTIVES)})")
+
+
+def stages_of(system: System, algorithm: str) -> tuple[str, ...] | None:
+    """The per-tier stages of a hierarchical algorithm (None for a flat one)."""
+    if algorithm in FLAT:
+        return None
+    if algorithm in NAMED:
+        return NAMED[algorithm][: len(system.tiers)]
+    parts = tuple(algorithm.split("/"))
+    if len(parts) != len(system.tiers) or any(p not in STAGES for p in parts):
+        raise FabricTwinError(
+            f"algorithm: unknown {algorithm!r} (known: {', '.join(ALGORITHMS)}, or one stage "
+            f"per tier joined by '/', {len(system.tiers)} here, from {', '.join(STAGES)})")
+    return parts
+
+
+def _step_s(system: System, tier: int, proto: Protocol) -> float:
+    t = system.tiers[tier]
+    # over RDMA the flag queues behind the data on the same connection: no ack round trip
+    traversals = 1 if t.ordered else proto.traversals
+    return traversals * t.hop_s + t.sync_s + (t.fence_s if proto.fenced else 0.0)
+
+
+def _bandwidth(system: System, volumes: dict[int, float],
+               proto: Protocol) -> tuple[float, str]:
+    """Seconds per byte of S and the tier that sets it, from member volumes per tier."""
+    worst, name = 0.0, ""
+    for i, vol in volumes.items():
+        s_per_byte = vol * 8 / (system.tiers[i].payload_bps * proto.efficiency)
+        if s_per_byte > worst:
+            worst, name = s_per_byte, system.tiers[i].name
+    return worst, name
+
+
+def _crossings(system: System, laps: float, minus: float) -> dict[int, float]:
+    """Steps of a path visiting every rank in order that cross each tier (and no higher).
+
+    A lap of the ring crosses the boundary of a tier-t member G_t times (G_t members);
+    ``laps`` laps less ``minus`` steps per boundary level, NCCL's step count.
+    """
+    total = {i: max(laps * system.members(i) - minus, 0.0) if system.members(i) > 1 else 0.0
+             for i in range(len(system.tiers))}
+    return {i: total[i] - total.get(i + 1, 0.0) for i in total}
+
+
+def _flat(system: System, collective: str, algorithm: str,
+          proto: Protocol) -> tuple[float, dict[int, float]]:
+    """Latency and member volumes of the flat ring, halving-doubling and direct algorithms."""
+    n = system.ranks
+    active = system.active()
+    if algorithm == "ring":
+        if collective in ("alltoall", "sendrecv"):
+            raise FabricTwinError(f"algorithm: ring does not implement {collective} "
+                                  "(use direct)")
+        laps, vol = {"all_reduce": (2, 2 * (n - 1) / n), "all_gather": (1, (n - 1) / n),
+                     "reduce_scatter": (1, (n - 1) / n), "broadcast": (1, 1.0),
+                     "reduce": (1, 1.0)}[collective]
+        steps = _crossings(system, laps, laps)
+        latency = sum(c * _step_s(system, i, proto) for i, c in steps.items())
+        return latency, {i: vol for i in active}
+    if algorithm == "hd":
+        if collective not in ("all_reduce", "all_gather", "reduce_scatter"):
+            raise FabricTwinError(f"algorithm: hd (halving-doubling) does not implement "
+                                  f"{collective}")
+        phases = 2 if collective == "all_reduce" else 1
+        latency, vols = 0.0, {}
+        for i in active:
+            b, g = system.ranks_per_member(i), system.members(i)
+            vols[i] = phases * b * (g - 1) / g
+            # log2(G_t) exchanges have partners outside a tier-t member; those above are not ours
+            above = math.ceil(math.log2(system.members(i + 1))) if i + 1 < len(
+                system.tiers) else 0
+            latency += phases * (math.ceil(math.log2(g)) - above) * _step_s(system, i, proto)
+        return latency, vols
+    # direct: every rank writes straight to its peers
+    if collective == "alltoall":
+        vols = {i: system.ranks_per_member(i) * (1 - 1 / system.members(i)) for i in active}
+        top = active[-1] if active else 0
+        # all peers are written at once; the receiver then finds n - 1 flags
+        latency = _step_s(system, top, proto) + (n - 1) * system.tiers[0].sync_s
+        return latency, vols
+    if collective == "sendrecv":
+        # one rank per member sends across, at what that rank alone gets through the tier
+        vols = {i: system.tiers[i].payload_bps / system.tiers[i].rank_payload_bps
+                for i in active}
+        top = active[-1] if active else 0
+        return _step_s(system, top, proto), vols
+    raise FabricTwinError(f"algorithm: direct implements alltoall and sendrecv, not "
+                          f"{collective}")
+
+
+def _stage(system: System, i: int, stage: str, proto: Protocol) -> tuple[float, float]:
+    """Latency and member volume of one all_reduce stage on tier ``i``."""
+    t = system.tiers[i]
+    n = t.size
+    if stage in ("ring", "hd"):
+        hops = 2 * (n - 1) if stage == "ring" else 2 * math.ceil(math.log2(n))
+        return hops * _step_s(system, i, proto), 2 * (n - 1) / n
+    if stage == "tree":
+        return 2 * math.ceil(math.log2(n)) * _step_s(system, i, proto), 2.0 if n > 2 else 1.0
+    if stage == "chain":
+        return 2 * (n - 1) * _step_s(system, i, proto), 2.0 if n > 2 else 1.0
+    # nvls: NCCL's kernel scatters the input to the GPUs' switch-mapped buffers, reduces
+    # through the switch (ld_reduce: a round trip), multicasts the result and gathers it
+    # back: four stages handing over with Simple-protocol steps
+    if t.reduction_efficiency <= 0:
+        raise FabricTwinError(f"algorithm: nvls needs in-switch reduction on the {t.name} "
+                              f"tier; {system.name} has none")
+    if i != 0:
+        raise FabricTwinError("algorithm: nvls applies to the scale-up tier only")
+    latency = NVLS_STAGES * _step_s(system, i, PROTOCOLS["Simple"]) + 2 * t.hop_s
+    return latency, (1 + 1 / n) / t.reduction_efficiency
+
+
+def protocols_for(system: System, algorithm: str) -> tuple[str, ...]:
+    """Protocols an algorithm can run with on this system."""
+    stages = stages_of(system, algorithm)
+    if algorithm == "direct" or (stages is not None and "nvls" in stages
+                                 and system.tiers[0].size > 1):
+        return ("Simple",)
+    if all(system.tiers[i].ll128 for i in system.active()):
+        return ("LL", "LL128", "Simple")
+    return ("LL", "Simple")
+
+
+def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost:
+    """Latency and seconds per byte of ``collective`` with ``algorithm`` and ``protocol``."""
+    check_collective(collective)
+    stages = stages_of(system, algorithm)
+    if protocol not in PROTOCOLS:
+        raise FabricTwinError(f"protocol: unknown {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    allowed = protocols_for(system, algorithm)
+    if protocol not in allowed:
+        why = " (LL128 needs NVLink on every tier)" if protocol == "LL128" else ""
+        raise FabricTwinError(f"protocol: {algorithm} cannot run {protocol} on this "
+                              f"{system.name} system{why}; it runs {', '.join(allowed)}")
+    proto = PROTOCOLS[protocol]
+    if stages is not None and stages[0] == "nvls" and system.tiers[0].size == 1:
+        raise FabricTwinError("algorithm: nvls needs more than one GPU per node")
+    if stages is None:
+        latency, vols = _flat(system, collective, algorithm, proto)
+    else:
+        if collective not in ("all_reduce", "all_gather", "reduce_scatter"):
+            raise FabricTwinError(f"algorithm: {algorithm} implements all_reduce only")
+        if collective != "all_reduce":
+            if stages[0] != "nvls" or system.active() != [0]:
+                raise FabricTwinError(f"algorithm: {algorithm} implements all_reduce only "
+                                      "(nvls also all_gather/reduce_scatter in one node)")
+            t = system.tiers[0]
+            if t.reduction_efficiency <= 0:
+                raise FabricTwinError(f"algorithm: nvls needs in-switch reduction; "
+                                      f"{system.name} has none")
+            # one phase of the all_reduce: S out (or in) at the reduction rate
+            latency = _step_s(system, 0, proto) + 2 * t.hop_s
+            vols = {0: 1 / t.reduction_efficiency}
+        else:
+            latency, vols = 0.0, {}
+            for i in system.active():
+                lat, vol = _stage(system, i, stages[i], proto)
+                latency += lat
+                vols[i] = vol
+    if system.ranks == 1:  # nothing leaves the GPU
+        return Cost(algorithm, protocol, system.launch_s, 0.0, "")
+    s_per_byte, bottleneck = _bandwidth(system, vols, proto)
+    return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte, bottleneck)

@@ -1,0 +1,349 @@
+"""Collective schedules (pure): training collectives, hierarchical variants, inference traffic.
+
+Every builder returns a :class:`~fabrictwin.traffic.schedule.Schedule` whose ``goal``
+states the collective's result, so :func:`verify` proves it. Sizes follow nccl-tests:
+``size_bytes`` is the all-reduce buffer, the whole gathered array of all-gather and
+reduce-scatter, and each rank's send buffer of all-to-all.
+
+Bytes on the wire (all ranks together, S = size_bytes, n ranks): ring, halving-doubling
+and double-binary-tree all-reduce 2(n-1)S; all-gather, reduce-scatter, broadcast and
+all-to-all (n-1)S. Hierarchical all-reduce moves the same total but only 2(G-1)S
+between G nodes. Inference traffic (KV-cache transfer, KV-pool reads, the MoE dispatch
+matrix) is built in :mod:`fabrictwin.traffic.inference` and listed here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.traffic.inference import kv_pool_read, kv_transfer, moe_matrix
+from fabrictwin.traffic.schedule import (
+    COPY,
+    REDUCE,
+    Schedule,
+    ScheduleBuilder,
+    ScheduleError,
+    agent_view,
+    execute,
+    random_order,
+    split,
+    verify,
+)
+
+__all__ = ["SCHEDULES", "Schedule", "ScheduleError", "agent_view", "all_gather", "all_to_all",
+           "all_to_all_v", "broadcast", "build_schedule", "btree_parents",
+           "double_binary_tree_all_reduce", "execute", "halving_doubling_all_reduce",
+           "hierarchical_all_reduce", "kv_pool_read", "kv_transfer", "moe_matrix",
+           "pipeline", "random_order", "reduce_scatter", "ring_all_reduce", "verify"]
+
+#: A ring: its members in order, and the chunk group each member owns.
+Ring = tuple[Sequence[int], Sequence[tuple[int, ...]]]
+
+
+def _check_n(name: str, n: int) -> None:
+    if n < 1:
+        raise FabricTwinError(f"{name}: ranks must be at least 1, got {n}")
+
+
+def _everything(b: ScheduleBuilder, n: int, chunks: int) -> None:
+    """Every rank starts with its own contribution to every chunk, and must end with all."""
+    full = frozenset(range(n))
+    for r in range(n):
+        for c in range(chunks):
+            b.hold(r, c, {r})
+            b.want(r, c, full)
+
+
+def _ring_pass(b: ScheduleBuilder, base: int, rings: Sequence[Ring], shift: int, op: str) -> int:
+    """One ring pass on each (members, groups): at step s member i sends group i-s-shift."""
+    steps = max((len(m) - 1 for m, _ in rings), default=0)
+    for s in range(steps):
+        for members, groups in rings:
+            m = len(members)
+            if s < m - 1:
+                for i in range(m):
+                    b.send(base + s, members[i], members[(i + 1) % m],
+                           groups[(i - s - shift) % m], op)
+    return steps
+
+
+def _ring_rs(b: ScheduleBuilder, base: int, rings: Sequence[Ring]) -> int:
+    """Ring reduce-scatter on each (members, groups): member i ends with group i. Steps used."""
+    return _ring_pass(b, base, rings, 1, REDUCE)
+
+
+def _ring_ag(b: ScheduleBuilder, base: int, rings: Sequence[Ring]) -> int:
+    """Ring all-gather on each (members, groups): member i starts with group i."""
+    return _ring_pass(b, base, rings, 0, COPY)
+
+
+def ring_all_reduce(n: int, size_bytes: int, order: Sequence[int] | None = None) -> Schedule:
+    """Ring all-reduce: n-1 reduce-scatter steps then n-1 all-gather steps around ``order``."""
+    _check_n("ring_all_reduce", n)
+    members = list(order) if order is not None else list(range(n))
+    if sorted(members) != list(range(n)):
+        raise FabricTwinError("ring_all_reduce: order must list every rank once")
+    b = ScheduleBuilder("ring_all_reduce", n, size_bytes, split(size_bytes, n))
+    _everything(b, n, n)
+    ring = [(members, [(i,) for i in range(n)])]
+    _ring_ag(b, _ring_rs(b, 0, ring), ring)
+    return b.build()
+
+
+def reduce_scatter(n: int, size_bytes: int) -> Schedule:
+    """Ring reduce-scatter: rank r ends with chunk r reduced over all ranks."""
+    _check_n("reduce_scatter", n)
+    b = ScheduleBuilder("reduce_scatter", n, size_bytes, split(size_bytes, n))
+    for r in range(n):
+        for c in range(n):
+            b.hold(r, c, {r})
+        b.want(r, r, range(n))
+    _ring_rs(b, 0, [(list(range(n)), [(i,) for i in range(n)])])
+    return b.build()
+
+
+def all_gather(n: int, size_bytes: int) -> Schedule:
+    """Ring all-gather: rank r starts with chunk r; every rank ends with every chunk."""
+    _check_n("all_gather", n)
+    b = ScheduleBuilder("all_gather", n, size_bytes, split(size_bytes, n))
+    for r in range(n):
+        b.hold(r, r, {r})
+        for c in range(n):
+            b.want(r, c, {c})
+    _ring_ag(b, 0, [(list(range(n)), [(i,) for i in range(n)])])
+    return b.build()
+
+
+def halving_doubling_all_reduce(n: int, size_bytes: int) -> Schedule:
+    """Rabenseifner: recursive-halving reduce-scatter, recursive-doubling all-gather.
+
+    With n not a power of two, the n - p ranks above the largest power p first reduce
+    their buffer into rank i - p and get the result back at the end.
+    """
+    _check_n("halving_doubling_all_reduce", n)
+    p = 1 << (n.bit_length() - 1)
+    b = ScheduleBuilder("halving_doubling_all_reduce", n, size_bytes, split(size_bytes, p))
+    _everything(b, n, p)
+    step = 0
+    if n > p:
+        for r in range(p, n):
+            b.send(step, r, r - p, range(p), REDUCE)
+        step += 1
+    span = {r: (0, p) for r in range(p)}
+    d = p // 2
+    while d >= 1:  # halving: keep the half holding your own final chunk, send the other
+        for r in range(p):
+            lo, hi = span[r]
+            mid = (lo + hi) // 2
+            keep, give = ((mid, hi), (lo, mid)) if r & d else ((lo, mid), (mid, hi))
+            b.send(step, r, r ^ d, range(*give), REDUCE)
+            span[r] = keep
+        step, d = step + 1, d // 2
+    d = 1
+    while d < p:  # doubling: swap what you have, the span doubles
+        new = {}
+        for r in range(p):
+            b.send(step, r, r ^ d, range(*span[r]), COPY)
+            (a, _), (c, _) = span[r], span[r ^ d]
+            new[r] = (min(a, c), min(a, c) + 2 * (span[r][1] - span[r][0]))
+        span, step, d = new, step + 1, d * 2
+    for r in range(p, n):
+        b.send(step, r - p, r, range(p), COPY)
+    return b.build()
+
+
+def btree_parents(n: int) -> list[int]:
+    """NCCL's binary tree over ranks 0..n-1 (root 0, -1 for no parent), from trees.cc's rule:
+    the parent of r clears r's lowest set bit and sets the next one (or just clears it)."""
+    parents = [-1] * n
+    for r in range(1, n):
+        bit = r & -r
+        up = (r ^ bit) | (bit << 1)
+        parents[r] = up if up < n else r ^ bit
+    return parents
+
+
+def _second_tree(n: int) -> list[int]:
+    """NCCL's complementary tree: mirrored for even n, shifted by one for odd n."""
+    first = btree_parents(n)
+    if n % 2:
+        return [-1 if first[(r - 1) % n] < 0 else (first[(r - 1) % n] + 1) % n
+                for r in range(n)]
+    return [-1 if first[n - 1 - r] < 0 else n - 1 - first[n - 1 - r] for r in range(n)]
+
+
+def _depths_heights(parents: Sequence[int]) -> tuple[list[int], list[int]]:
+    n = len(parents)
+    depth = [0] * n
+    for r in range(n):
+        v = r
+        while parents[v] >= 0:
+            depth[r], v = depth[r] + 1, parents[v]
+    height = [0] * n
+    for r in sorted(range(n), key=lambda x: -depth[x]):
+        if parents[r] >= 0:
+            height[parents[r]] = max(height[parents[r]], height[r] + 1)
+    return depth, height
+
+
+def double_binary_tree_all_reduce(n: int, size_bytes: int, pipeline: int = 4) -> Schedule:
+    """NCCL's double binary tree: each tree reduces then broadcasts half of the buffer,
+    in ``pipeline`` chunks that follow each other up and down the tree."""
+    _check_n("double_binary_tree_all_reduce", n)
+    if pipeline < 1:
+        raise FabricTwinError(f"double_binary_tree_all_reduce: pipeline must be >= 1, "
+                              f"got {pipeline}")
+    k = pipeline
+    b = ScheduleBuilder("double_binary_tree_all_reduce", n, size_bytes, split(size_bytes, 2 * k))
+    _everything(b, n, 2 * k)
+    for t, parents in enumerate((btree_parents(n), _second_tree(n))):
+        depth, height = _depths_heights(parents)
+        top = max(height)
+        for r in range(n):
+            if parents[r] < 0:
+                continue
+            for j in range(k):
+                c = t * k + j
+                # up once every child has sent chunk j; back down once the root has it all
+                b.send(height[r] + j, r, parents[r], (c,), REDUCE)
+                b.send(top + depth[parents[r]] + j, parents[r], r, (c,), COPY)
+    return b.build()
+
+
+def broadcast(n: int, size_bytes: int, root: int = 0, algorithm: str = "chain",
+              pipeline: int = 4) -> Schedule:
+    """Pipelined broadcast from ``root``: a chain (NCCL's ring) or a binary tree."""
+    _check_n("broadcast", n)
+    if not 0 <= root < n or algorithm not in ("chain", "tree") or pipeline < 1:
+        raise FabricTwinError(f"broadcast: bad root {root}, algorithm {algorithm!r} "
+                              f"(chain or tree) or pipeline {pipeline}")
+    b = ScheduleBuilder("broadcast", n, size_bytes, split(size_bytes, pipeline))
+    for c in range(pipeline):
+        b.hold(root, c, {root})
+        for r in range(n):
+            b.want(r, c, {root})
+    label = [(i + root) % n for i in range(n)]  # position i in the chain/tree -> rank
+    parents = [i - 1 for i in range(n)] if algorithm == "chain" else btree_parents(n)
+    depth, _ = _depths_heights(parents)
+    for i in range(1, n):
+        for c in range(pipeline):
+            b.send(depth[parents[i]] + c, label[parents[i]], label[i], (c,), COPY)
+    return b.build()
+
+
+def all_to_all_v(matrix: Sequence[Sequence[int]], name: str = "all_to_all_v") -> Schedule:
+    """Rank s sends ``matrix[s][d]`` bytes to rank d; step k pairs s with (s + k) mod n.
+    Empty blocks send nothing (as NCCL's alltoallv)."""
+    n = len(matrix)
+    _check_n(name, n)
+    if any(len(row) != n or min(row) < 0 for row in matrix):
+        raise FabricTwinError(f"{name}: matrix must be {n} x {n} non-negative byte counts")
+    blocks = [matrix[s][d] for s in range(n) for d in range(n)]
+    b = ScheduleBuilder(name, n, max((sum(row) for row in matrix), default=0), blocks)
+    for s in range(n):
+        for d in range(n):
+            b.hold(s, s * n + d, {s})
+            if matrix[s][d]:
+                b.want(d, s * n + d, {s})
+    for k in range(1, n):
+        for s in range(n):
+            d = (s + k) % n
+            if matrix[s][d]:
+                b.send(k - 1, s, d, (s * n + d,), COPY)
+    return b.build()
+
+
+def all_to_all(n: int, size_bytes: int) -> Schedule:
+    """Uniform all-to-all: each rank's ``size_bytes`` in n blocks, block d to rank d."""
+    _check_n("all_to_all", n)
+    return all_to_all_v([split(size_bytes, n)] * n, name="all_to_all")
+
+
+
+def pipeline(stages: int, microbatches: int, size_bytes: int, ranks_per_stage: int = 1
+             ) -> Schedule:
+    """Pipeline-parallel send/recv (GPipe order): activations forward stage by stage, then
+    gradients back. Rank = stage x ranks_per_stage + lane; lanes are independent.
+
+    Chunk F(m, lane) holds the stages that have computed microbatch m's activations;
+    B(m, lane) the stages that have computed its gradients.
+    """
+    if stages < 2 or microbatches < 1 or ranks_per_stage < 1:
+        raise FabricTwinError("pipeline: needs >= 2 stages, >= 1 microbatch and lane")
+    s_, m_, lanes = stages, microbatches, ranks_per_stage
+    fwd = [[m * lanes + j for j in range(lanes)] for m in range(m_)]
+    bwd = [[(m_ + m) * lanes + j for j in range(lanes)] for m in range(m_)]
+    b = ScheduleBuilder("pipeline", s_ * lanes, size_bytes, [size_bytes] * (2 * m_ * lanes))
+    rank = [[i * lanes + j for j in range(lanes)] for i in range(s_)]
+    for i in range(s_):
+        for m in range(m_):
+            for j in range(lanes):
+                b.hold(rank[i][j], fwd[m][j], {i})
+                b.hold(rank[i][j], bwd[m][j], {i})
+    for m in range(m_):
+        for j in range(lanes):
+            b.want(rank[s_ - 1][j], fwd[m][j], range(s_))
+            b.want(rank[0][j], bwd[m][j], range(s_))
+            for i in range(s_ - 1):
+                b.send(m + i, rank[i][j], rank[i + 1][j], (fwd[m][j],), REDUCE)
+                # backward starts at the last stage once its forward pass is complete
+                after = (fwd[m][j],) if i == s_ - 2 else ()
+                b.send(m_ + s_ - 2 + m + (s_ - 2 - i), rank[i + 1][j], rank[i][j],
+                       (bwd[m][j],), REDUCE, after=after)
+    return b.build()
+
+
+def hierarchical_all_reduce(node_of: Sequence[int], size_bytes: int) -> Schedule:
+    """Reduce-scatter inside each node (ring), all-reduce across nodes between ranks with
+    the same local index (ring), all-gather inside each node (ring)."""
+    n = len(node_of)
+    _check_n("hierarchical_all_reduce", n)
+    nodes: dict[int, list[int]] = {}
+    for r, node in enumerate(node_of):
+        nodes.setdefault(node, []).append(r)
+    members = list(nodes.values())
+    local = len(members[0])
+    if any(len(m) != local for m in members):
+        raise FabricTwinError("hierarchical_all_reduce: every node needs the same number "
+                              f"of ranks, got {sorted({len(m) for m in members})}")
+    g = len(members)
+    b = ScheduleBuilder("hierarchical_all_reduce", n, size_bytes, split(size_bytes, local * g))
+    _everything(b, n, local * g)
+    groups = [tuple(range(j * g, (j + 1) * g)) for j in range(local)]  # local index j's part
+    intra = [(m, groups) for m in members]
+    step = _ring_rs(b, 0, intra)
+    inter = [([m[j] for m in members], [(c,) for c in groups[j]]) for j in range(local)]
+    step += _ring_rs(b, step, inter)
+    step += _ring_ag(b, step, inter)
+    _ring_ag(b, step, intra)
+    return b.build()
+
+
+
+
+#: Builders by name, for configuration files and the CLI.
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "ring_all_reduce": ring_all_reduce,
+    "halving_doubling_all_reduce": halving_doubling_all_reduce,
+    "double_binary_tree_all_reduce": double_binary_tree_all_reduce,
+    "hierarchical_all_reduce": hierarchical_all_reduce,
+    "all_gather": all_gather,
+    "reduce_scatter": reduce_scatter,
+    "broadcast": broadcast,
+    "all_to_all": all_to_all,
+    "all_to_all_v": all_to_all_v,
+    "pipeline": pipeline,
+    "kv_transfer": kv_transfer,
+    "kv_pool_read": kv_pool_read,
+}
+
+
+def build_schedule(name: str, **params: object) -> Schedule:
+    """``build_schedule("ring_all_reduce", n=8, size_bytes=1 << 20)``; one-line errors."""
+    if name not in SCHEDULES:
+        raise FabricTwinError(f"schedule: unknown {name!r} (known: {', '.join(SCHEDULES)})")
+    try:
+        return SCHEDULES[name](**params)
+    except TypeError as e:  # a wrong or missing parameter name
+        raise FabricTwinError(f"schedule {name}: {e}") from None

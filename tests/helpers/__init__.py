@@ -1,0 +1,1 @@
+"""Fakes and runners shared by the unit and root tests."""
