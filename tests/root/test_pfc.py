@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from fabrictwin.fabric.pfc.core import Watchdog
-from fabrictwin.runs.incast import IncastSpec, run_incast, watchdog_delays
+from fabrictwin.runs.lossless import IncastSpec, run_incast
+from fabrictwin.runs.pfc_storm import watchdog_delays
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="emulation needs root")]

@@ -10,16 +10,16 @@ import pytest
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.plan import plan_emulation
-from fabrictwin.runs.incast import (
+from fabrictwin.runs.incast_plots import flow_rates, table
+from fabrictwin.runs.lossless import (
     DEFAULT_TOPOLOGY,
     IncastSpec,
     headroom_used,
     place,
     queue_percentiles,
     summarise,
-    watchdog_delays,
 )
-from fabrictwin.runs.incast_plots import flow_rates, table
+from fabrictwin.runs.pfc_storm import watchdog_delays
 from fabrictwin.topologies.registry import build_topology
 from tests.helpers.cli import ROOT
 
@@ -155,5 +155,5 @@ def test_an_impossible_experiment_is_refused_before_bring_up(change, message):
 def test_storm_script_refuses_a_negative_storm_in_one_line():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pfc_storm.py"),
                           "--storm-s", "-1"], capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0
-    assert out.stderr.strip() == "pfc_storm: error: --storm-s must be positive, got -1"
+    assert out.returncode == 2
+    assert out.stderr.strip() == "fabrictwin: error: --storm-s must be positive, got -1"
