@@ -4,7 +4,9 @@ From a topology graph and a dilation factor D this computes everything the
 emulator will create, without touching the machine:
 
 - every host's IP, MAC, interfaces, and per-destination routes and static ARP
-  (no ARP broadcast ever crosses the fabric, so loops in it are harmless);
+  (no ARP broadcast ever crosses the fabric, so loops in it are harmless), and the
+  planes towards each destination a host reaches through several equal-cost switches
+  (a GPU on every chip of a hyper-node), which its agent stripes transfers over;
 - every switch's DPID and OpenFlow rules: one ``dl_dst`` rule per host towards a
   shortest switch-only path, equal-cost next hops spread by a stable hash;
 - every link's dilated rate (hardware rate / D) and delay (hardware latency x D),
@@ -56,6 +58,9 @@ class HostPlan:
     intfs: tuple[str, ...]
     #: (destination IP, destination MAC, outgoing interface)
     routes: tuple[tuple[str, str, str], ...]
+    #: (destination IP, ((interface, the destination's interface on that switch or "",
+    #: dilated rate), ...)) for destinations reached through more than one switch
+    planes: tuple[tuple[str, tuple[tuple[str, str, float], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,17 +160,21 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
     host_plans = []
     for h in host_list:
         attached = {s: intf_name(h, _port(g, h, s)) for s in g[h] if s in sw}
-        routes = []
+        routes, planes = [], []
         for d in host_list:
             if d == h:
                 continue
             best = min((dist[d].get(s, 1 << 30) for s in attached), default=1 << 30)
             if best >= 1 << 30:
                 continue
-            via = _pick([s for s in attached if dist[d].get(s) == best], h, d)
-            routes.append((ip[d], mac[d], attached[via]))
+            vias = sorted(s for s in attached if dist[d].get(s) == best)
+            routes.append((ip[d], mac[d], attached[_pick(vias, h, d)]))
+            if len(vias) > 1:
+                planes.append((ip[d], tuple(
+                    (attached[s], intf_name(d, _port(g, d, s)) if d in g[s] else "",
+                     g.edges[h, s]["rate_bps"] / dilation) for s in vias)))
         intfs = tuple(intf_name(h, p) for p in sorted(_port(g, h, s) for s in g[h]))
-        host_plans.append(HostPlan(h, ip[h], mac[h], intfs, tuple(routes)))
+        host_plans.append(HostPlan(h, ip[h], mac[h], intfs, tuple(routes), tuple(planes)))
 
     floor = 1_000.0 if netem else min_delay_ns
     links, notes, skipped = [], [], 0

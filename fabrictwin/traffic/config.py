@@ -5,10 +5,13 @@ An agent knows only its own part: its rank, address and interfaces, its peers'
 addresses and the interface towards each, the transfers it sends (each with the ids
 of the receives it waits for) and the transfers it receives. Keys:
 
-    rank, ip, mac, peers {rank: {ip, mac, interface}}, sends [{id, dst, size_bytes, deps}],
-    recvs [{id, src, size_bytes}]; optional: result, pmtu (1024), message_bytes (65536),
-    window (256), ack_every (16), rto_ms (5), rate_bps, line_rate_bps (1e9), dcqcn
-    (false, true or {DcqcnParams fields}), burst_bytes (16384), start_at_ns,
+    rank, ip, mac, peers {rank: {ip, mac, interface}}, sends [{id, dst, size_bytes, deps,
+    interface?}], recvs [{id, src, size_bytes, interface?}] (a transfer's ``interface``,
+    when given, overrides its peer's: one plane of a multi-plane GPU); optional: listen
+    (interfaces to receive on besides those the transfers use: every plane), result,
+    pmtu (1024), message_bytes (65536), window (256), ack_every (16), rto_ms (5), rate_bps,
+    line_rate_bps (1e9), dcqcn (false, true or {DcqcnParams fields}), burst_bytes (16384),
+    start_at_ns,
     timeout_s (60), linger_s (0.2), done_dir (none: a directory where each agent marks
     itself done; a finished agent lingers only until those it receives from are done, at
     most linger_s), drop_every_n (0, test only: drop every n-th data frame),
@@ -29,6 +32,7 @@ from fabrictwin.hardware.classes import LOSSLESS_PRIORITY
 from fabrictwin.linux.names import check_name
 from fabrictwin.traffic.dcqcn import DcqcnParams
 from fabrictwin.traffic.fastpath import MAX_TRANSFER_ID, Layout
+from fabrictwin.traffic.planes import Plane, stripe
 from fabrictwin.traffic.schedule import Schedule, agent_view
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -48,6 +52,7 @@ class SendSpec:
     dst: int
     size_bytes: int
     deps: tuple[int, ...]
+    interface: str | None = None  # None: the peer's
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class RecvSpec:
     id: int
     src: int
     size_bytes: int
+    interface: str | None = None  # None: the peer's
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,18 @@ class AgentConfig:
     drop_every_n: int = 0
     pfc_priority: int = LOSSLESS_PRIORITY  # PAUSE frames for this priority stop sends
     sample_ms: float = 0.0  # per-transfer bytes and rate every sample_ms (0: none)
+    listen: tuple[str, ...] = ()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
-        return tuple(sorted({p.interface for p in self.peers.values()}))
+        """Every interface the agent opens: its peers', its transfers' and ``listen``."""
+        used = {p.interface for p in self.peers.values()}
+        used |= {t.interface for t in (*self.sends, *self.recvs) if t.interface}
+        return tuple(sorted(used | set(self.listen)))
+
+    def interface_of(self, t: SendSpec | RecvSpec) -> str:
+        """The interface transfer ``t`` uses."""
+        return t.interface or self.peers[t.dst if isinstance(t, SendSpec) else t.src].interface
 
 
 def _int(where: str, v: Any, lo: int = 0) -> int:
@@ -124,7 +138,8 @@ def _addr(where: str, ip: Any, mac: Any) -> tuple[str, str]:
 def parse_config(d: Any) -> AgentConfig:
     """An :class:`AgentConfig` from parsed JSON; one-line errors naming the key."""
     simple = {f.name for f in fields(AgentConfig)} - {"rank", "ip", "mac", "peers", "sends",
-                                                      "recvs"}
+                                                      "recvs", "listen"}
+    simple.add("listen")
     _keys("top level", d, {"rank", "ip", "mac", "peers", "sends", "recvs"}, simple)
     rank = _int("rank", d["rank"])
     ip, mac = _addr("top level", d["ip"], d["mac"])
@@ -144,15 +159,17 @@ def parse_config(d: Any) -> AgentConfig:
         peers[int(key)] = Peer(int(key), pip, pmac, intf)
     sends, recvs, ids = [], [], set()
     for i, s in enumerate(_list("sends", d["sends"])):
-        _keys(f"sends[{i}]", s, {"id", "dst", "size_bytes"}, {"deps"})
+        _keys(f"sends[{i}]", s, {"id", "dst", "size_bytes"}, {"deps", "interface"})
         deps = tuple(_int(f"sends[{i}].deps", x) for x in _list(f"sends[{i}].deps",
                                                                s.get("deps", [])))
         sends.append(SendSpec(_int(f"sends[{i}].id", s["id"]), _int(f"sends[{i}].dst", s["dst"]),
-                              _int(f"sends[{i}].size_bytes", s["size_bytes"]), deps))
+                              _int(f"sends[{i}].size_bytes", s["size_bytes"]), deps,
+                              _intf(f"sends[{i}].interface", s.get("interface"))))
     for i, r in enumerate(_list("recvs", d["recvs"])):
-        _keys(f"recvs[{i}]", r, {"id", "src", "size_bytes"})
+        _keys(f"recvs[{i}]", r, {"id", "src", "size_bytes"}, {"interface"})
         recvs.append(RecvSpec(_int(f"recvs[{i}].id", r["id"]), _int(f"recvs[{i}].src", r["src"]),
-                              _int(f"recvs[{i}].size_bytes", r["size_bytes"])))
+                              _int(f"recvs[{i}].size_bytes", r["size_bytes"]),
+                              _intf(f"recvs[{i}].interface", r.get("interface"))))
     for t in [*sends, *recvs]:
         if t.id in ids or t.id > MAX_TRANSFER_ID:
             raise FabricTwinError(f"config: transfer id {t.id} repeated or above "
@@ -170,7 +187,9 @@ def parse_config(d: Any) -> AgentConfig:
     kw: dict[str, Any] = {}
     for key in simple & d.keys():
         v = d[key]
-        if key in ("result", "done_dir"):
+        if key == "listen":
+            v = tuple(_intf(f"listen[{i}]", x) for i, x in enumerate(_list("listen", v)))
+        elif key in ("result", "done_dir"):
             if (v is not None or key == "result") and (not isinstance(v, str) or not v):
                 raise FabricTwinError(f"config: {key}: expected a path")
         elif key == "dcqcn":
@@ -190,6 +209,16 @@ def parse_config(d: Any) -> AgentConfig:
     cfg = AgentConfig(rank, ip, mac, peers, tuple(sends), tuple(recvs), **kw)
     Layout(0, cfg.pmtu, cfg.message_bytes)  # checks pmtu and message_bytes
     return cfg
+
+
+def _intf(where: str, v: Any) -> str | None:
+    """An interface name, checked (None stays None)."""
+    if v is None:
+        return None
+    try:
+        return check_name(v if isinstance(v, str) else "")
+    except FabricTwinError as e:
+        raise FabricTwinError(f"config: {where}: {e}") from None
 
 
 def _list(where: str, v: Any) -> list[Any]:
@@ -215,13 +244,15 @@ def config_json(cfg: AgentConfig) -> dict[str, Any]:
         "rank": cfg.rank, "ip": cfg.ip, "mac": cfg.mac,
         "peers": {str(r): {"ip": p.ip, "mac": p.mac, "interface": p.interface}
                   for r, p in sorted(cfg.peers.items())},
-        "sends": [{"id": s.id, "dst": s.dst, "size_bytes": s.size_bytes, "deps": list(s.deps)}
-                  for s in cfg.sends],
-        "recvs": [{"id": r.id, "src": r.src, "size_bytes": r.size_bytes} for r in cfg.recvs]}
+        "sends": [{"id": s.id, "dst": s.dst, "size_bytes": s.size_bytes, "deps": list(s.deps),
+                   **({"interface": s.interface} if s.interface else {})} for s in cfg.sends],
+        "recvs": [{"id": r.id, "src": r.src, "size_bytes": r.size_bytes,
+                   **({"interface": r.interface} if r.interface else {})} for r in cfg.recvs]}
     for f in fields(AgentConfig):
         if f.name not in out:
             v = getattr(cfg, f.name)
-            out[f.name] = asdict(v) if isinstance(v, DcqcnParams) else v
+            out[f.name] = (asdict(v) if isinstance(v, DcqcnParams) else
+                           list(v) if isinstance(v, tuple) else v)
     return out
 
 
@@ -232,6 +263,10 @@ class HostAddresses(Protocol):
     ip: str
     mac: str
     routes: Sequence[tuple[str, str, str]]  # (destination ip, next-hop mac, interface)
+    intfs: Sequence[str]  # every interface: a multi-plane GPU receives on all of them
+    #: (destination ip, ((interface, the destination's interface or "", rate), ...)):
+    #: the planes towards a destination reached over more than one
+    planes: Sequence[tuple[str, Sequence[tuple[str, str, float]]]]
 
 
 def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
@@ -239,7 +274,9 @@ def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
     """One agent config (JSON form) per rank: rank r runs on host ``rank_hosts[r]``.
 
     ``options`` are the optional keys above, the same for every agent; a ``result``
-    option may contain ``{rank}``.
+    option may contain ``{rank}``. A transfer between hosts joined by several planes is
+    striped over all of them (:mod:`~fabrictwin.traffic.planes`), and every agent
+    listens on all its interfaces.
     """
     if len(rank_hosts) < schedule.ranks:
         raise FabricTwinError(f"{schedule.name} has {schedule.ranks} ranks but only "
@@ -248,11 +285,18 @@ def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
     missing = [h for h in rank_hosts if h not in hosts]
     if missing:
         raise FabricTwinError(f"host {missing[0]!r} is not in the emulation plan")
+    ranked = [hosts[rank_hosts[r]] for r in range(schedule.ranks)]
+    planes_by_ip = [dict(h.planes) for h in ranked]
+
+    def planes_of(src: int, dst: int) -> list[Plane]:
+        return [Plane(*p) for p in planes_by_ip[src].get(ranked[dst].ip, ())]
+
+    views = stripe({r: agent_view(schedule, r) for r in range(schedule.ranks)}, planes_of)
     out = {}
     for rank in range(schedule.ranks):
-        me = hosts[rank_hosts[rank]]
+        me = ranked[rank]
         route = {ip: (mac, intf) for ip, mac, intf in me.routes}
-        view = agent_view(schedule, rank)
+        view = views[rank]
         talks = {s["dst"] for s in view["sends"]} | {r["src"] for r in view["recvs"]}
         peers = {}
         for p in sorted(talks):
@@ -261,7 +305,8 @@ def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
                 raise FabricTwinError(f"no route from {me.name} to {other.name}")
             peers[str(p)] = {"ip": other.ip, "mac": route[other.ip][0],
                              "interface": route[other.ip][1]}
-        cfg = {"rank": rank, "ip": me.ip, "mac": me.mac, "peers": peers, **view, **options}
+        cfg = {"rank": rank, "ip": me.ip, "mac": me.mac, "peers": peers, **view,
+               "listen": list(me.intfs), **options}
         if isinstance(cfg.get("result"), str):
             cfg["result"] = cfg["result"].format(rank=rank)
         out[rank] = config_json(parse_config(cfg))

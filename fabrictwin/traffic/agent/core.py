@@ -134,14 +134,14 @@ class Agent:
             peer = cfg.peers[r.src]
             layout = Layout(r.size_bytes, cfg.pmtu, cfg.message_bytes)
             self.recv_qps[qpn_of(r.id)] = RecvQp(
-                r.id, r.src, layout, socks[peer.interface], self.me,
+                r.id, r.src, layout, socks[cfg.interface_of(r)], self.me,
                 Endpoint(peer.mac, peer.ip), cfg.ack_every, pacer)
         for s in cfg.sends:
             peer = cfg.peers[s.dst]
             stream = WriteStream(s.id, self.me, Endpoint(peer.mac, peer.ip),
                                  Layout(s.size_bytes, cfg.pmtu, cfg.message_bytes))
-            qp = SendQp(s.id, s.dst, stream, socks[peer.interface], opts, set(s.deps))
-            qp.pause = self.pauses.nics[peer.interface]
+            qp = SendQp(s.id, s.dst, stream, socks[cfg.interface_of(s)], opts, set(s.deps))
+            qp.pause = self.pauses.nics[cfg.interface_of(s)]
             self.send_qps[stream.qpn] = qp
             for d in s.deps:
                 self.waiting.setdefault(d, []).append(qp)
