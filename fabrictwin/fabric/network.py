@@ -10,6 +10,7 @@ host configured through its shell at once (Mininet's sendCmd/waitOutput).
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -243,19 +244,20 @@ class Emulation:
         return lines + [extra] if extra else lines
 
     def _start_delay_lines(self) -> None:
+        """Every delayed link served by a few processes: one per two cores, so the agents
+        and the switch keep the rest of the machine."""
         assert self.state is not None
-        for link in self.plan.links:
-            if link.delay_line:
-                self.delay_procs.append(self._delay_line(link))
+        delayed = [link for link in self.plan.links if link.delay_line]
+        groups = min(len(delayed), max(1, (os.cpu_count() or 1) // 2))
+        for g in range(groups):
+            args = [arg for link in delayed[g::groups]
+                    for arg in (f"{link.delay_line}a", f"{link.delay_line}b",
+                                str(int(link.delay_ns)))]
+            self.delay_procs.append(subprocess.Popen(
+                [sys.executable, "-m", "fabrictwin.fabric.delayline", *args],
+                stdin=subprocess.DEVNULL))
         self.state.pids += [p.pid for p in self.delay_procs]
         self.state.save()
-
-    @staticmethod
-    def _delay_line(link: LinkPlan) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "fabrictwin.fabric.delayline",
-             f"{link.delay_line}a", f"{link.delay_line}b", str(int(link.delay_ns))],
-            stdin=subprocess.DEVNULL)
 
     # -- running things in hosts --------------------------------------------------------------
     def run_in_hosts(self, commands: dict[str, str]) -> dict[str, str]:
