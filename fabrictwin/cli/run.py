@@ -19,7 +19,7 @@ from fabrictwin.fabric.pfc.setup import PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
 from fabrictwin.runs.collective import run_sizes, schedule_for
-from fabrictwin.runs.outputs import nccl_table, write_outputs
+from fabrictwin.runs.outputs import failures, nccl_table, write_outputs
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.registry import build_topology
@@ -129,6 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console = Console()
         console.print(summary_table(summary))
         console.print(nccl_table(collective, ranks, doc["results"]))
+        for line in failures(doc["results"]):
+            console.print(f"[red]{line}[/red]")
         if doc["pfc"]:
             pf = doc["pfc"]
             console.print(f"PFC: {pf['pauses']} pauses, {pf['pause_frames_sent']} PAUSE frames, "

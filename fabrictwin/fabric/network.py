@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import subprocess
 import sys
 import time
@@ -58,9 +59,14 @@ class Reachability:
         return not self.failed
 
 
-def _shaping(intf: str, rate_bps: float, delay_ns: float, netem: bool) -> list[str]:
+#: Tiers whose links are lossless in hardware by credit-based flow control.
+CREDIT_TIERS = ("scale-up",)
+
+
+def _shaping(intf: str, link: LinkPlan, netem: bool) -> list[str]:
     """tc lines: per-class HTB queues at the dilated rate, netem under them if available."""
-    return tc_lines(intf, rate_bps, delay_ns, netem, default_queues())
+    return tc_lines(intf, link.rate_bps, link.delay_ns, netem, default_queues(),
+                    credit=link.tier in CREDIT_TIERS)
 
 
 class Emulation:
@@ -239,7 +245,7 @@ class Emulation:
         tc_batch(lines)
 
     def _shaping(self, intf: str, link: LinkPlan) -> list[str]:
-        lines = _shaping(intf, link.rate_bps, link.delay_ns, self.caps.netem)
+        lines = _shaping(intf, link, self.caps.netem)
         extra = self.leaf_qdiscs.get(intf)
         return lines + [extra] if extra else lines
 
@@ -260,13 +266,33 @@ class Emulation:
         self.state.save()
 
     # -- running things in hosts --------------------------------------------------------------
-    def run_in_hosts(self, commands: dict[str, str]) -> dict[str, str]:
-        """Run one shell command in each named host, all at once; return their outputs."""
+    def run_in_hosts(self, commands: dict[str, str],
+                     abort: Callable[[str], bool] | None = None) -> dict[str, str]:
+        """Run one shell command in each named host, all at once; return their outputs.
+
+        ``abort(host)`` is asked as each command ends; when it answers True the others
+        are interrupted (Ctrl-C, as at a terminal) instead of being waited for."""
         net = self.net
         assert net is not None
+        nodes = {name: net.nameToNode[name] for name in commands}
         for name, cmd in commands.items():
-            net.nameToNode[name].sendCmd(cmd)
-        return {name: net.nameToNode[name].waitOutput() for name in commands}
+            nodes[name].sendCmd(cmd)
+        if abort is None:
+            return {name: node.waitOutput() for name, node in nodes.items()}
+        outputs = dict.fromkeys(nodes, "")
+        interrupted = False
+        while busy := [n for n in nodes.values() if n.waiting]:
+            readable, _, _ = select.select([n.stdout for n in busy], [], [], 0.1)
+            for node in busy:
+                if node.stdout not in readable and not node.readbuf:  # (Mininet buffers)
+                    continue
+                outputs[node.name] += node.monitor(timeoutms=0)
+                if not node.waiting and not interrupted and abort(node.name):
+                    interrupted = True
+                    for other in nodes.values():
+                        if other.waiting:
+                            other.sendInt()
+        return outputs
 
     def switch_ports(self) -> set[str]:
         """Root-namespace interfaces that are switch ports (for queue telemetry)."""

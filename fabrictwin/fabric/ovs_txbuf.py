@@ -28,6 +28,10 @@ from fabrictwin.linux.commands import run
 log = logging.getLogger(__name__)
 
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+#: What a run raises the switch's buffers to: the send socket holds every egress queue
+#: of the emulation; the receive sockets absorb a moment the switch falls behind.
+TX_BUFFER_BYTES = 64 << 20
+RX_BUFFER_BYTES = 8 << 20
 SYS_PIDFD_GETFD = 438  # the same number on every architecture (added in Linux 5.6)
 RECORD = Path("/run/fabrictwin/ovs-buffers.json")
 PID_FILES = ("/run/openvswitch/ovs-vswitchd.pid", "/var/run/openvswitch/ovs-vswitchd.pid")

@@ -193,3 +193,35 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
     return EmulationPlan(g.graph.get("spec", ""), float(dilation),
                          int(mtu or DEFAULT_MTU), tuple(host_plans), tuple(switch_plans),
                          tuple(links), tuple(notes))
+
+
+def frame_path(plan: EmulationPlan, intf: str, dst_host: str, max_hops: int = 64) -> list[str]:
+    """The interfaces a frame sent on host interface ``intf`` to ``dst_host`` crosses,
+    by the plan's static switch tables: [``intf``, switch ingress, switch egress, ...,
+    the destination's interface]. A switch with no rule for it ends the list with
+    ``"<switch>: no rule"``.
+    """
+    macs = {h.name: h.mac for h in plan.hosts}
+    if dst_host not in macs:
+        raise FabricTwinError(f"{dst_host!r} is not a host of the plan")
+    far: dict[str, tuple[str, str]] = {}  # interface -> (the node at the far end, its intf)
+    for link in plan.links:
+        far[link.intf_u] = (link.v, link.intf_v)
+        far[link.intf_v] = (link.u, link.intf_u)
+    tables = {s.name: (dict(s.ports), s.flows) for s in plan.switches}
+    rule = f"dl_dst={macs[dst_host]},actions=output:"
+    path, here = [intf], intf
+    for _ in range(max_hops):
+        if here not in far:
+            raise FabricTwinError(f"interface {here!r} is on no link of the plan")
+        node, ingress = far[here]
+        path.append(ingress)
+        if node not in tables:  # a host: the frame has arrived (somewhere)
+            return path
+        ports, flows = tables[node]
+        out = next((f.split(rule, 1)[1] for f in flows if rule in f), None)
+        if out is None or int(out) not in ports:
+            return [*path, f"{node}: no rule"]
+        here = ports[int(out)]
+        path.append(here)
+    raise FabricTwinError(f"no path from {intf} to {dst_host} within {max_hops} hops")

@@ -16,6 +16,10 @@ from fabrictwin.hardware.classes import QueueSpec, queue_specs
 
 MIN_CLASS_BPS = 8_000  # HTB needs a positive guaranteed rate
 QUANTUM_BYTES = 9_000  # one jumbo frame per DRR round among borrowing classes
+#: Queue length of a link whose hardware never drops (scale-up links: NVLink-class
+#: fabrics are lossless by credit-based flow control): more than every sender's window
+#: can put in it, so the queue holds what the hardware would hold back at the sender.
+CREDIT_QUEUE_PACKETS = 1_000_000
 
 
 def default_queues() -> tuple[QueueSpec, ...]:
@@ -27,8 +31,12 @@ def classid(q: QueueSpec) -> str:
 
 
 def tc_lines(intf: str, rate_bps: float, delay_ns: float, netem: bool,
-             queues: Sequence[QueueSpec]) -> list[str]:
-    """tc batch lines for one interface: HTB classes per queue, DSCP filters, netem."""
+             queues: Sequence[QueueSpec], credit: bool = False) -> list[str]:
+    """tc batch lines for one interface: HTB classes per queue, DSCP filters, netem.
+
+    ``credit``: the link is lossless in hardware by credit-based flow control, so its
+    queues never drop (each class's leaf is a FIFO of :data:`CREDIT_QUEUE_PACKETS`).
+    Otherwise a class's leaf is HTB's default FIFO (the interface's txqueuelen)."""
     default = next(q for q in queues if not q.dscp)
     rate = int(rate_bps)
     lines = [f"qdisc replace dev {intf} root handle 1: htb default {10 + default.queue_id}",
@@ -41,7 +49,11 @@ def tc_lines(intf: str, rate_bps: float, delay_ns: float, netem: bool,
                      f"{share}bit ceil {rate}bit prio {q.sched_prio} quantum {QUANTUM_BYTES}")
         if netem and delay_ns > 0:
             lines.append(f"qdisc replace dev {intf} parent {classid(q)} handle "
-                         f"{10 + q.queue_id}: netem delay {delay_ns / 1000:.3f}us limit 100000")
+                         f"{10 + q.queue_id}: netem delay {delay_ns / 1000:.3f}us limit "
+                         f"{CREDIT_QUEUE_PACKETS if credit else 100000}")
+        elif credit:
+            lines.append(f"qdisc replace dev {intf} parent {classid(q)} handle "
+                         f"{10 + q.queue_id}: pfifo limit {CREDIT_QUEUE_PACKETS}")
         for dscp in q.dscp:
             lines.append(f"filter add dev {intf} parent 1: protocol ip prio 1 u32 match ip "
                          f"dsfield {dscp << 2:#04x} 0xfc flowid {classid(q)}")

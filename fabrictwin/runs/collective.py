@@ -10,6 +10,7 @@ factor for the collective (doc/PERFORMANCE.md of NVIDIA/nccl-tests).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.plan import frame_path
 from fabrictwin.linux.cpu import CpuWatch
+from fabrictwin.model.bounds import busbw_bound_GBps
 from fabrictwin.model.collectives import busbw_factor
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.traffic.collectives import build_schedule
@@ -69,14 +72,17 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
     # A full window queued at the slowest link must not look like a loss: the RTO
     # covers draining it, plus the round trip over every delayed link.
     drain_ms = window * (pmtu + 68) * 8 / min(link.rate_bps for link in plan.links) * 1e3
-    rto_ms = 20.0 + 4 * rtt_ms + 2 * drain_ms
+    rto_ms = 20.0 + 4 * rtt_ms
     opts: dict[str, Any] = {
         "pmtu": pmtu,
         "window": window,
         "line_rate_bps": line,
         "rto_ms": rto_ms,
+        # each QP adds its own window's drain: a plane's small part gets a short timeout,
+        # so a broken path is found in seconds (stall_timeouts)
+        "rto_drain_bps": min(link.rate_bps for link in plan.links),
         "timeout_s": 30.0 + 10 * expected_s,
-        "linger_s": linger_s(rto_ms, rtt_ms),
+        "linger_s": linger_s(rto_ms + 2 * drain_ms, rtt_ms),
     }
     if dcqcn:
         opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))
@@ -100,15 +106,63 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     opts["result"] = str(step_dir / "agent-{rank}.json")
     configs = agent_configs(plan.hosts, sched, hosts, **opts)
     commands = agent_commands(configs, hosts, step_dir)
+    rank_of = {h: r for r, h in enumerate(hosts)}
+
+    def stalled(host: str) -> bool:
+        """An agent gave up on a broken path: the others need not wait out their timeout."""
+        path = Path(configs[rank_of[host]]["result"])
+        try:
+            return bool(json.loads(path.read_text()).get("stalled"))
+        except (OSError, ValueError):
+            return False
+
     with CpuWatch() as cpu:
-        outputs = emu.run_in_hosts(commands)
+        outputs = emu.run_in_hosts(commands, abort=stalled)
     results = agent_results(configs, hosts, step_dir, outputs)
     row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
-    # Only while data moved: agents importing scapy beforehand are not the measurement.
-    # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
-    busy = cpu.window(row["started_ns"], row["finished_ns"])
-    row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3))
+    if row["started_ns"] is not None:
+        # Only while data moved: agents importing scapy beforehand are not the measurement.
+        # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
+        busy = cpu.window(row["started_ns"], row["finished_ns"])
+        row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3))
+    return judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
+
+
+def judge(row: dict[str, Any], results: list[dict[str, Any]], hosts: Sequence[str],
+          plan: Any, bound_GBps: float) -> dict[str, Any]:
+    """A row that did not complete, lost bytes, or beat the hardware keeps no figure:
+    ``ok`` false, time, algbw and busbw null, and ``failure`` saying why in one line."""
+    failure = failure_of(results, hosts, plan)
+    if failure is None and row["lost_bytes"]:
+        failure = f"{row['lost_bytes']} bytes lost"
+    if failure is None and row["busbw_GBps"] > bound_GBps:
+        failure = (f"emulator fault: busbw {row['busbw_GBps']:.1f} GB/s is above "
+                   f"{bound_GBps:.1f} GB/s, what the slowest rank's links carry")
+    row["busbw_bound_GBps"] = round(bound_GBps, 3)
+    if failure is not None:
+        row.update(ok=False, failure=failure, time_us=None, algbw_GBps=None, busbw_GBps=None)
     return row
+
+
+def failure_of(results: list[dict[str, Any]], hosts: Sequence[str], plan: Any) -> str | None:
+    """Why a collective did not complete (None when it did): the stuck rank pairs and
+    the path their frames take, or the incomplete transfers' pairs."""
+    stuck = [(r["rank"], s) for r in results for s in r.get("stalled", [])]
+    if stuck:
+        rank, s = stuck[0]
+        path = " > ".join(frame_path(plan, s["interface"], hosts[s["dst"]]))
+        more = f" (+{len(stuck) - 1} more stalled)" if len(stuck) > 1 else ""
+        return (f"rank {rank} -> rank {s['dst']} ({hosts[rank]} -> {hosts[s['dst']]}) "
+                f"stalled after {s['timeouts']} timeouts on {path}{more}")
+    if all(r["ok"] for r in results):
+        return None
+    pairs = sorted({(x["src"], r["rank"]) for r in results for x in r["recvs"]
+                    if not x["done"]} | {(r["rank"], x["dst"]) for r in results
+                                         for x in r["sends"] if not x["done"]})
+    failed = [r["rank"] for r in results if not r["ok"]]
+    named = ", ".join(f"{a} -> {b}" for a, b in pairs[:4]) + (" ..." if len(pairs) > 4 else "")
+    return (f"ranks {', '.join(map(str, failed))} did not complete"
+            + (f"; incomplete pairs {named}" if pairs else ""))
 
 
 def _node_of(g: Any, hosts: list[str]) -> list[int]:
@@ -126,28 +180,27 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
     recvs = [x for r in results for x in r["recvs"]]
     started = [s["start_ns"] for s in sends if s["start_ns"]]
     finished = [x["finish_ns"] for x in recvs if x["finish_ns"]]
-    if not started or not finished:
-        raise FabricTwinError("the collective moved no data")
-    time_hw_s = (max(finished) - min(started)) / 1e9 / dilation
-    algbw = size_bytes / time_hw_s / 1e9
+    moved = bool(started and finished)
+    time_hw_s = (max(finished) - min(started)) / 1e9 / dilation if moved else None
+    algbw = size_bytes / time_hw_s / 1e9 if time_hw_s else None
     start_of = {s["id"]: s["start_ns"] for s in sends}
     fct = [(x["finish_ns"] - start_of[x["id"]]) / 1e3 / dilation for x in recvs
            if x["done"] and start_of.get(x["id"])]
     return {
         "size_bytes": size_bytes,
-        "time_us": time_hw_s * 1e6,
+        "time_us": time_hw_s * 1e6 if time_hw_s else None,
         "algbw_GBps": algbw,
-        "busbw_GBps": algbw * busbw_factor(collective, ranks),
+        "busbw_GBps": algbw * busbw_factor(collective, ranks) if algbw else None,
         "lost_bytes": sum(x["size_bytes"] - x["bytes_received"] for x in recvs
                           if not x["data_ok"]),
         "retransmits": sum(r["retransmits"] for r in results),
         "cnps": sum(r["cnps_sent"] for r in results),
         "ecn_marked": sum(r["ecn_marked"] for r in results),
         "pfc_pauses": sum(r.get("pfc_pauses", 0) for r in results),  # PAUSEs obeyed
-        "ok": all(r["ok"] for r in results),
-        "emulated_time_s": (max(finished) - min(started)) / 1e9,
-        "started_ns": min(started),
-        "finished_ns": max(finished),
+        "ok": all(r["ok"] for r in results) and moved,
+        "emulated_time_s": (max(finished) - min(started)) / 1e9 if moved else None,
+        "started_ns": min(started) if moved else None,
+        "finished_ns": max(finished) if moved else None,
         "transfers": len(recvs),
         "fct_us": fct,
     }

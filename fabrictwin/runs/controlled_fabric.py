@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.fabric.ovs_txbuf import RX_BUFFER_BYTES, TX_BUFFER_BYTES, raised_tx_buffer
 from fabrictwin.linux.procs import stop_process
+from fabrictwin.runs.session import bring_up, prepare
 from fabrictwin.topologies.registry import build_topology
 
 SPEC = "fat_tree,k=4"
@@ -39,10 +41,6 @@ ecn:
 @contextmanager
 def controlled(policy: str) -> Iterator[tuple[Any, Any]]:
     """``SPEC`` up under the controller with ``policy`` (YAML), all pairs reachable."""
-    from fabrictwin.fabric.ovs_txbuf import raised_tx_buffer
-    from fabrictwin.fabric.pfc.lossless import RX_BUFFER_BYTES, TX_BUFFER_BYTES
-    from fabrictwin.runs.session import bring_up, prepare
-
     g = build_topology(SPEC)
     caps, _cal, plan = prepare(g, DILATION)
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,10 +30,16 @@ def nccl_table(collective: str, ranks: int, rows: Sequence[dict[str, Any]]) -> T
     for col in ("size", "count", "type", "time", "algbw", "busbw", "retx", "lost", "cnps"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float",
-                  f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.2f}", f"{r['busbw_GBps']:.2f}",
+        figures = (["[red]FAILED[/red]", "-", "-"] if r["time_us"] is None else
+                   [f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.2f}", f"{r['busbw_GBps']:.2f}"])
+        t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float", *figures,
                   str(r["retransmits"]), str(r["lost_bytes"]), str(r["cnps"]))
     return t
+
+
+def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per failed size: what failed, and where."""
+    return [f"size {r['size_bytes']}: FAILED: {r['failure']}" for r in rows if r.get("failure")]
 
 
 def write_outputs(out_dir: Path, document: dict[str, Any]) -> list[Path]:
@@ -58,10 +64,16 @@ def _plots(out_dir: Path, document: dict[str, Any]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     rows = document["results"]
+    done = [r for r in rows if r["busbw_GBps"] is not None]  # a failed size has no figure
     paths = []
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["size_bytes"] for r in rows], [r["busbw_GBps"] for r in rows], "o-",
+    ax.plot([r["size_bytes"] for r in done], [r["busbw_GBps"] for r in done], "o-",
             label="emulated (hardware time)")
+    for r in rows:
+        if r["busbw_GBps"] is None:
+            ax.axvline(r["size_bytes"], color="red", ls=":", lw=1)
+    if len(done) < len(rows):
+        ax.plot([], [], color="red", ls=":", label="FAILED (no figure)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("size (bytes)")
     ax.set_ylabel("busbw (GB/s)")
@@ -72,7 +84,7 @@ def _plots(out_dir: Path, document: dict[str, Any]) -> list[Path]:
     paths.append(out_dir / "busbw.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
-    fcts = [x for r in rows for x in r.get("fct_us", [])]
+    fcts = [x for r in done for x in r.get("fct_us", [])]
     if fcts:
         fig, ax = plt.subplots(figsize=(7, 4))
         xs = sorted(fcts)

@@ -21,6 +21,7 @@ import networkx as nx
 from fabrictwin.controllers.process import start_controller
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.calibrate import Calibration, calibrate
+from fabrictwin.fabric.ovs_txbuf import RX_BUFFER_BYTES, TX_BUFFER_BYTES, raised_tx_buffer
 from fabrictwin.fabric.pfc.lossless import lossless_run
 from fabrictwin.fabric.pfc.setup import pfc_setup
 from fabrictwin.fabric.pfc.timeline import timeline
@@ -199,7 +200,12 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 if inside is not None and setup is not None:
                     summary["pfc"] = _inside_pfc(emu, setup, inside)
                 elif inside is not None:
-                    inside(emu)
+                    # else OVS's one send socket caps all egress queues together at
+                    # ~100 KB and drops past it: an incast (a tree's parent) lost frames
+                    # the queues had room for (fabric/ovs_txbuf.py)
+                    with raised_tx_buffer(TX_BUFFER_BYTES, RX_BUFFER_BYTES,
+                                          emu.switch_ports()):
+                        inside(emu)
                 progress("tearing down")
     return summary
 

@@ -9,10 +9,14 @@ of the receives it waits for) and the transfers it receives. Keys:
     interface?}], recvs [{id, src, size_bytes, interface?}] (a transfer's ``interface``,
     when given, overrides its peer's: one plane of a multi-plane GPU); optional: listen
     (interfaces to receive on besides those the transfers use: every plane), result,
-    pmtu (1024), message_bytes (65536), window (256), ack_every (16), rto_ms (5), rate_bps,
+    pmtu (1024), message_bytes (65536), window (256), ack_every (16), rto_ms (5),
+    rto_drain_bps (none: each send's timeout is rto_ms plus twice its first window's time
+    at this rate), rate_bps,
     line_rate_bps (1e9), dcqcn (false, true or {DcqcnParams fields}), burst_bytes (16384),
     start_at_ns,
-    timeout_s (60), linger_s (0.2), done_dir (none: a directory where each agent marks
+    timeout_s (60), stall_timeouts (3: a send with this many retransmission timeouts in a
+    row and no progress, while not paused, ends the agent: its path is broken; 0: never),
+    linger_s (0.2), done_dir (none: a directory where each agent marks
     itself done; a finished agent lingers only until those it receives from are done, at
     most linger_s), drop_every_n (0, test only: drop every n-th data frame),
     pfc_priority (3: PFC PAUSE frames for it stop data sends), sample_ms (0: per-transfer
@@ -77,12 +81,14 @@ class AgentConfig:
     window: int = 256
     ack_every: int = 16
     rto_ms: float = 5.0
+    rto_drain_bps: float | None = None
     rate_bps: float | None = None
     line_rate_bps: float = 1e9
     dcqcn: DcqcnParams | None = None
     burst_bytes: int = 16384
     start_at_ns: int | None = None
     timeout_s: float = 60.0
+    stall_timeouts: int = 3
     linger_s: float = 0.2
     done_dir: str | None = None
     drop_every_n: int = 0
@@ -194,11 +200,12 @@ def parse_config(d: Any) -> AgentConfig:
                 raise FabricTwinError(f"config: {key}: expected a path")
         elif key == "dcqcn":
             v = _dcqcn(v)
-        elif key in ("rate_bps", "start_at_ns") and v is None:
+        elif key in ("rate_bps", "start_at_ns", "rto_drain_bps") and v is None:
             pass
         elif key in ("pmtu", "message_bytes", "window", "ack_every", "burst_bytes",
-                     "start_at_ns", "drop_every_n", "pfc_priority"):
-            v = _int(key, v, 0 if key in ("drop_every_n", "start_at_ns", "pfc_priority") else 1)
+                     "start_at_ns", "drop_every_n", "pfc_priority", "stall_timeouts"):
+            v = _int(key, v, 0 if key in ("drop_every_n", "start_at_ns", "pfc_priority",
+                                          "stall_timeouts") else 1)
             if key == "pfc_priority" and v > 7:
                 raise FabricTwinError(f"config: pfc_priority: expected 0..7, got {v}")
         else:

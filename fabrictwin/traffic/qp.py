@@ -52,6 +52,7 @@ _BUSY = (errno.EAGAIN, errno.ENOBUFS)  # the socket buffer or the qdisc is full:
 #: After a full queue refused a frame, wait this long before trying again: the qdisc holds
 #: many frames, so the link does not idle, and the agent does not spin on the error.
 BUSY_BACKOFF_NS = 100_000
+FRAME_OVERHEAD = 68  # Ethernet, IP, UDP, BTH, RETH and ICRC around a payload
 
 
 @dataclass
@@ -59,6 +60,9 @@ class SendOptions:
     window: int = 256            # packets in flight
     ack_every: int = 16          # ackreq on every n-th packet (and the last)
     rto_ns: float = 5e6
+    #: with a rate, each QP's timeout also covers its own first window draining at it
+    #: (twice): a small transfer is not given a big window's timeout
+    drain_bps: float | None = None
     rate_bps: float | None = None  # per-QP cap; None: no pacing unless DCQCN is on
     line_rate_bps: float = 1e9     # DCQCN's starting and maximal rate
     dcqcn: DcqcnParams | None = None
@@ -86,7 +90,12 @@ class SendQp:
     def __post_init__(self) -> None:
         o = self.opts
         self.n = self.stream.layout.n_packets
-        self.gbn = GoBackNSender(self.n, o.window, o.rto_ns)
+        rto = o.rto_ns
+        if o.drain_bps:
+            frame_bits = (self.stream.layout.pmtu + FRAME_OVERHEAD) * 8
+            rto += 2 * min(o.window, self.n) * frame_bits / o.drain_bps * 1e9
+        # backing off 8x at most: a broken path is found (stall_timeouts) within seconds
+        self.gbn = GoBackNSender(self.n, o.window, rto, max_rto_ns=8 * rto)
         self.dcqcn: DcqcnRate | None = None
         self.bucket: TokenBucket | None = None
         self.busy_until = 0
@@ -149,7 +158,7 @@ class SendQp:
 
     def tick(self, now: int) -> None:
         """Timers: retransmission timeout, DCQCN rate (fed to the bucket)."""
-        self.gbn.check_timeout(now)
+        self.gbn.check_timeout(now, fruitless=not self.pause.paused(now))
         if self.dcqcn is not None and self.bucket is not None:
             self.dcqcn.advance(now)
             rate = self.dcqcn.rate_bps
@@ -190,7 +199,7 @@ class SendQp:
             "packets": self.n, "ready_ns": self.ready_ns, "start_ns": self.start_ns,
             "finish_ns": self.finish_ns, "done": self.done, "frames_sent": self.frames,
             "retransmits": g.retransmits, "timeouts": g.timeouts, "naks_received": g.naks,
-            "cnps_received": self.cnps}
+            "cnps_received": self.cnps, "srtt_ns": g.srtt, "rto_ns": g.base_rto}
         if self.dcqcn is not None:
             out["dcqcn"] = {"rate_cuts": self.dcqcn.cuts, "min_rate_bps": self.dcqcn.min_seen_bps,
                             "final_rate_bps": self.dcqcn.rate_bps, "alpha": self.dcqcn.alpha}

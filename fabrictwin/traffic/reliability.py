@@ -6,8 +6,12 @@ send one NAK (PSN sequence error) naming the packet it expects; the sender goes 
 and resends from there. ACKs are cumulative and coalesced: the receiver acknowledges
 when asked (the BTH ackreq bit), at the last packet, and every ``ack_every`` packets.
 A lost NAK or ACK is covered by the sender's retransmission timeout, which doubles on
-each expiry without progress (up to ``max_rto_ns``) and resets on progress.
-Time is passed in (ns).
+each expiry without progress (up to ``max_rto_ns``) and resets on progress. The
+timeout adapts to the round trips measured (RFC 6298: smoothed RTT + 4 x its
+variation, never below ``rto_ns``; Karn's rule: no sample from a resent packet), so a
+queue that several senders fill at once is not mistaken for loss: a fixed timeout
+resent whole windows that were only queued (tree all-reduce on a hyper-node: 10,000
+resends, no frame lost). Time is passed in (ns).
 """
 
 from __future__ import annotations
@@ -27,13 +31,18 @@ class GoBackNSender:
         if n_packets < 1 or window < 1 or not rto_ns > 0:
             raise FabricTwinError("go-back-N: needs >= 1 packet, window >= 1, rto > 0")
         self.n, self.window = n_packets, window
-        self.base_rto = self.rto = rto_ns
+        self.base_rto = self.rto = self.min_rto = rto_ns
         self.max_rto = max_rto_ns or 64 * rto_ns
+        self.srtt: float | None = None  # smoothed round trip (RFC 6298)
+        self.rttvar = 0.0
+        self._sent_ns = [0.0] * n_packets  # when each packet was last sent
+        self._resent = bytearray(n_packets)  # sent more than once: no RTT sample (Karn)
         self.una = 0   # oldest packet not acknowledged
         self.nxt = 0   # next packet to send
         self.high = 0  # one past the highest packet ever sent
         self.deadline: float | None = None
         self.retransmits = self.timeouts = self.naks = 0
+        self.fruitless = 0  # timeouts in a row with no progress: a stuck path
         self._last_nak = -1
 
     @property
@@ -54,8 +63,10 @@ class GoBackNSender:
         """The index to send now (call only when :meth:`can_send`); arms the timer."""
         i = self.nxt
         self.nxt += 1
+        self._sent_ns[i] = now_ns
         if i < self.high:
             self.retransmits += 1
+            self._resent[i] = 1
         else:
             self.high = i + 1
         if self.deadline is None:
@@ -65,7 +76,11 @@ class GoBackNSender:
     def take_many(self, count: int, now_ns: float) -> None:
         """:meth:`take` ``count`` times (the fast path sends a batch, then accounts for it)."""
         start, self.nxt = self.nxt, self.nxt + count
-        self.retransmits += max(0, min(self.nxt, self.high) - start)
+        resent = max(0, min(self.nxt, self.high) - start)
+        self.retransmits += resent
+        if resent:
+            self._resent[start:start + resent] = b"\x01" * resent
+        self._sent_ns[start:self.nxt] = [now_ns] * count
         self.high = max(self.high, self.nxt)
         if self.deadline is None and count > 0:
             self.deadline = now_ns + self.rto
@@ -76,7 +91,10 @@ class GoBackNSender:
             return False  # stale, or a packet never sent: ignore
         self.una = index + 1
         self.nxt = max(self.nxt, self.una)
+        if not self._resent[index]:
+            self._sample(now_ns - self._sent_ns[index])
         self.rto = self.base_rto
+        self.fruitless = 0
         self.deadline = None if self.una >= self.nxt else now_ns + self.rto
         return True
 
@@ -88,14 +106,34 @@ class GoBackNSender:
         self.naks += 1
         if index > self.una:
             self.on_ack(index - 1, now_ns)
+        self._ambiguous()
         self.nxt = index
         self.deadline = now_ns + self.rto
 
-    def check_timeout(self, now_ns: float) -> bool:
-        """Go back to the oldest unacknowledged packet when the timer expired."""
+    def _ambiguous(self) -> None:
+        """Going back: every packet in flight may now be acknowledged for either sending."""
+        if self.high > self.una:
+            self._resent[self.una:self.high] = b"\x01" * (self.high - self.una)
+
+    def _sample(self, rtt_ns: float) -> None:
+        """One round-trip measurement: RFC 6298's estimator sets the base timeout."""
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt_ns, rtt_ns / 2
+        else:
+            self.rttvar += (abs(self.srtt - rtt_ns) - self.rttvar) / 4
+            self.srtt += (rtt_ns - self.srtt) / 8
+        self.base_rto = min(self.max_rto, max(self.min_rto, self.srtt + 4 * self.rttvar))
+
+    def check_timeout(self, now_ns: float, fruitless: bool = True) -> bool:
+        """Go back to the oldest unacknowledged packet when the timer expired.
+
+        ``fruitless``: whether the expiry counts towards :attr:`fruitless` (not when the
+        sender was told to wait, e.g. paused by PFC)."""
         if self.deadline is None or now_ns < self.deadline or self.done:
             return False
         self.timeouts += 1
+        self.fruitless += fruitless
+        self._ambiguous()
         self.nxt = self.una
         self._last_nak = -1
         self.rto = min(self.rto * 2, self.max_rto)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.fabric.ovs_txbuf import datapath_lost, raised_tx_buffer, socket_drops, tx_dropped
+from fabrictwin.fabric.ovs_txbuf import (
+    RX_BUFFER_BYTES,
+    TX_BUFFER_BYTES,
+    datapath_lost,
+    raised_tx_buffer,
+    socket_drops,
+    tx_dropped,
+)
 from fabrictwin.fabric.pfc.setup import PfcSetup
 from fabrictwin.linux.procs import stop_process
 
@@ -77,8 +84,6 @@ def pfc_daemon(emu: Any, setup: PfcSetup, out_dir: Path) -> Iterator[PfcDaemon]:
 
 #: ovs-vswitchd's buffers during a lossless run: its one send socket must hold every
 #: queue of the run, its ports' receive sockets a moment of falling behind (ovs_txbuf)
-TX_BUFFER_BYTES = 64 << 20
-RX_BUFFER_BYTES = 8 << 20
 
 
 @contextmanager

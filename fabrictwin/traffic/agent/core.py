@@ -21,7 +21,9 @@ accepted in order), counters (``frames_sent``, ``retransmits``, ``timeouts``, ``
 ``malformed``, ``tx_blocked``, ``injected_drops``, ``pfc_pauses``/``pfc_resumes``/
 ``pfc_paused_ns`` (PFC frames obeyed, summed over the NICs, each NIC paused on its own;
 per NIC in ``pfc_by_interface``)), ``samples`` (with ``sample_ms``: [time, transfer,
-bytes sent, rate] rows), and per transfer in ``sends`` and ``recvs``: ready/start/finish
+bytes sent, rate] rows), ``stalled`` (sends given up on after ``stall_timeouts``
+retransmission timeouts in a row with no progress: id, dst, interface), and per
+transfer in ``sends`` and ``recvs``: ready/start/finish
 times, counters, ``data_ok`` (CRC of the bytes received matches the bytes sent) and,
 with DCQCN on, the rate machine's cuts and rates.
 """
@@ -94,6 +96,8 @@ class Agent:
                        "injected_drops": 0, "acks_received": 0}
         self.pauses = NicPauses(list(cfg.interfaces), cfg.pfc_priority, cfg.line_rate_bps)
         self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
+        self.stalled: list[dict[str, Any]] = []  # send QPs given up on: a broken path
+        self.sends_by_id = {s.id: s for s in cfg.sends}
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
         self._turn = 0
@@ -127,6 +131,7 @@ class Agent:
         cfg = self.cfg
         self.socks = socks
         opts = SendOptions(window=cfg.window, ack_every=cfg.ack_every, rto_ns=cfg.rto_ms * 1e6,
+                           drain_bps=cfg.rto_drain_bps,
                            rate_bps=cfg.rate_bps, line_rate_bps=cfg.line_rate_bps,
                            dcqcn=cfg.dcqcn, burst_bytes=cfg.burst_bytes)
         pacer = CnpPacer((cfg.dcqcn or DcqcnParams()).cnp_interval_ns)
@@ -307,6 +312,8 @@ class Agent:
             if now >= deadline:
                 log.warning("rank %d: timed out after %.1f s", cfg.rank, cfg.timeout_s)
                 return False
+            if cfg.stall_timeouts and self._stalled(cfg.stall_timeouts):
+                return False
             if not got and not sent:
                 wake = self.wake_ns(now)
                 until = min(wake or deadline, deadline, linger_until or deadline)
@@ -314,6 +321,17 @@ class Agent:
                 if timeout > 0:
                     select.select(socks, [], [], timeout)
         return False
+
+    def _stalled(self, limit: int) -> bool:
+        """Record every send QP whose path looks broken (``limit`` fruitless timeouts)."""
+        self.stalled = [{"id": qp.tid, "dst": qp.dst, "interface": self.cfg.interface_of(s),
+                         "timeouts": qp.gbn.fruitless}
+                        for qp in self.active if qp.gbn.fruitless >= limit
+                        for s in [self.sends_by_id[qp.tid]]]
+        for st in self.stalled:
+            log.warning("rank %d: transfer %d to rank %d stalled on %s after %d timeouts",
+                        self.cfg.rank, st["id"], st["dst"], st["interface"], st["timeouts"])
+        return bool(self.stalled)
 
     # -- results -------------------------------------------------------------------------------
     def result(self, ok: bool) -> dict[str, Any]:
@@ -341,4 +359,4 @@ class Agent:
             "duplicates": total(recvs, "duplicates"), "malformed": total(recvs, "malformed"),
             "tx_blocked": sum(qp.blocked for qp in self.send_qps.values()),
             **self.counts, **self.pauses.counters(end),
-            "sends": sends, "recvs": recvs, "samples": self.samples}
+            "stalled": self.stalled, "sends": sends, "recvs": recvs, "samples": self.samples}

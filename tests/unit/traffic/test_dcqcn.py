@@ -238,3 +238,26 @@ def test_rate_steps_scale_with_the_line_rate() -> None:
     assert p.cnp_interval_ns == DcqcnParams().cnp_interval_ns  # times unchanged
     with pytest.raises(FabricTwinError):
         DcqcnParams().for_line_rate(0)
+
+
+def test_the_timeout_follows_measured_round_trips_not_resent_packets():
+    snd = GoBackNSender(64, 64, rto_ns=1_000, max_rto_ns=10**9)
+    for t in range(8):
+        snd.take(t)
+    snd.on_ack(3, 50_003)  # packet 3, sent at 3, queued behind others: a 50 us round trip
+    assert snd.srtt == 50_000 and snd.rto == 50_000 + 4 * 25_000
+    rto = snd.rto
+    later = 50_003 + rto
+    assert snd.check_timeout(later)  # a real loss: go back, everything in flight resent
+    for _ in range(4):
+        snd.take(later)
+    snd.on_ack(7, later + 1)  # answers the first or the second sending? Karn: no sample
+    assert snd.srtt == 50_000
+    assert snd.rto == snd.base_rto == rto  # progress undoes the back-off, not the estimate
+
+
+def test_the_timeout_never_drops_below_its_floor():
+    snd = GoBackNSender(8, 8, rto_ns=10_000)
+    snd.take(0)
+    snd.on_ack(0, 10)  # a 10 ns round trip
+    assert snd.rto == 10_000
