@@ -230,3 +230,36 @@ def test_cli_rejects_bad_config_with_exit_2(tmp_path):
 
 
 # -- two agents in network namespaces (root) ---------------------------------------------------
+
+
+def test_a_send_whose_path_is_broken_is_given_up_after_three_fruitless_timeouts():
+    cfg_a, _ = pair_configs(64_000, 0, rto_ms=1.0)
+    agent = Agent(parse_config(cfg_a))
+    agent.attach({"ftta0": FakeSock()})  # frames go nowhere: no ACK ever comes back
+    agent.begin(0)
+    now, stalled_at = 0, None
+    while stalled_at is None and now < 10**9:
+        agent.turn(now)
+        if agent._stalled(agent.cfg.stall_timeouts):
+            stalled_at = now
+        now += 10 * US
+    # 1 + 2 + 4 ms of backed-off timeouts, then the third expiry ends it
+    assert stalled_at is not None and 7e6 <= stalled_at <= 8e6, stalled_at
+    result = agent.result(False)
+    assert result["stalled"] == [{"id": 1, "dst": 1, "interface": "ftta0", "timeouts": 3}]
+
+
+def test_timeouts_while_paused_by_pfc_are_not_a_broken_path():
+    cfg_a, _ = pair_configs(64_000, 0, rto_ms=1.0)
+    agent = Agent(parse_config(cfg_a))
+    agent.attach({"ftta0": FakeSock()})
+    agent.begin(0)
+    qp = next(iter(agent.send_qps.values()))
+    agent.turn(0)  # the first window leaves, then the NIC is held paused
+    now = 10 * US
+    while now < 50e6:
+        qp.pause.until = now + 1e6
+        agent.turn(now)
+        now += 10 * US
+    assert qp.gbn.timeouts > 3 and qp.gbn.fruitless == 0
+    assert not agent._stalled(agent.cfg.stall_timeouts)
