@@ -54,6 +54,16 @@ def test_incast_8_to_1_drops_without_pfc_and_none_with_it(tmp_path: Path) -> Non
     assert on["headroom_used"] > 0 and off["headroom_used"] is None
 
 
+def test_lossless_with_dcqcn_means_no_gap_and_no_resend(tmp_path: Path) -> None:
+    """The default 8:1 incast (512 KiB each) with PFC and DCQCN: the lossless class loses
+    nothing anywhere (an earlier version saw 110 PSN gaps no counter explained), and the
+    emulator reacts within the headroom it budgets."""
+    r = _incast(tmp_path, "both", pfc=True, dcqcn=True)
+    assert r["psn_errors"] == 0 and r["naks"] == 0 and r["retransmits"] == 0, r
+    assert r["lossless_drops"] == 0 and r["ovs_datapath_lost"] == 0 and r["data_ok"]
+    assert 0 < r["headroom_used"] <= 1.0
+
+
 def test_pause_frames_are_real_8021qbb_on_the_wire(tmp_path: Path) -> None:
     """tcpdump on a leaf's uplink sees the spine's PAUSE frames arrive; tshark decodes them.
     (The daemon sends them past the sending port's queues, as a NIC's MAC does, so they
@@ -90,6 +100,7 @@ def test_dcqcn_bounds_the_queue_and_cuts_pauses(tmp_path: Path) -> None:
     both = _incast(tmp_path, "dcqcn", pfc=True, dcqcn=True, cnp_interval_us=5.0,
                    bytes_per_sender=size)
     assert both["lossless_drops"] == 0 and both["data_ok"]
+    assert both["psn_errors"] == 0 and both["retransmits"] == 0
     assert both["cnps"] > 0 and both["ecn_marked"] > 0
     rates = [row for row in both["series"]["rates"] if row[3] > 0]
     assert min(r[3] for r in rates) < max(r[3] for r in rates)  # senders cut their rate
