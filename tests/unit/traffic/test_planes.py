@@ -6,7 +6,7 @@ from fabrictwin.fabric.plan import plan_emulation
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.traffic.collectives import ring_all_reduce
 from fabrictwin.traffic.config import agent_configs, parse_config
-from fabrictwin.traffic.planes import Plane, split_by_rate, stripe
+from fabrictwin.traffic.planes import MIN_PART_BYTES, Plane, split_by_rate, stripe
 from fabrictwin.traffic.schedule import agent_view
 
 
@@ -24,7 +24,7 @@ def two_planes(_src: int, _dst: int) -> list[Plane]:
 
 
 def test_every_transfer_is_split_and_every_part_is_awaited():
-    s = ring_all_reduce(3, 3000)
+    s = ring_all_reduce(3, 3 * 32768)  # 32 KiB transfers: two parts of >= MIN_PART_BYTES
     views = stripe({r: agent_view(s, r) for r in range(3)}, two_planes)
     for r, v in views.items():
         orig = agent_view(s, r)
@@ -64,3 +64,12 @@ def test_configs_on_the_dgx_h100_crossbar_use_every_plane_at_both_ends():
     back = parse_config(cfgs[1])
     assert {r.interface for r in back.recvs if r.src == 0} == {
         "g1-eth1", "g1-eth2", "g1-eth3", "g1-eth4"}
+
+
+def test_small_transfers_take_fewer_planes_and_rotate_over_them():
+    four = [Plane(f"a-eth{i}", f"b-eth{i}", 1e6) for i in range(4)]
+    s = ring_all_reduce(2, 2 * MIN_PART_BYTES)  # one part's worth per transfer
+    views = stripe({r: agent_view(s, r) for r in range(2)}, lambda a, b: four)
+    sends = [p for v in views.values() for p in v["sends"]]
+    assert len(sends) == len(list(s.transfers))  # one queue pair each, not four
+    assert len({p["interface"] for p in sends}) > 1  # successive ones on other planes
