@@ -71,7 +71,8 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
     window = 256
     # A full window queued at the slowest link must not look like a loss: the RTO
     # covers draining it, plus the round trip over every delayed link.
-    drain_ms = window * (pmtu + 68) * 8 / min(link.rate_bps for link in plan.links) * 1e3
+    slowest = min(link.rate_bps for link in plan.links)
+    drain_ms = window * (pmtu + 68) * 8 / slowest * 1e3
     rto_ms = 20.0 + 4 * rtt_ms
     opts: dict[str, Any] = {
         "pmtu": pmtu,
@@ -80,7 +81,7 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
         "rto_ms": rto_ms,
         # each QP adds its own window's drain: a plane's small part gets a short timeout,
         # so a broken path is found in seconds (stall_timeouts)
-        "rto_drain_bps": min(link.rate_bps for link in plan.links),
+        "rto_drain_bps": slowest,
         "timeout_s": 30.0 + 10 * expected_s,
         "linger_s": linger_s(rto_ms + 2 * drain_ms, rtt_ms),
     }
@@ -133,6 +134,8 @@ def judge(row: dict[str, Any], results: list[dict[str, Any]], hosts: Sequence[st
     """A row that did not complete, lost bytes, or beat the hardware keeps no figure:
     ``ok`` false, time, algbw and busbw null, and ``failure`` saying why in one line."""
     failure = failure_of(results, hosts, plan)
+    if failure is None and row["time_us"] is None:
+        failure = "the collective moved no data"
     if failure is None and row["lost_bytes"]:
         failure = f"{row['lost_bytes']} bytes lost"
     if failure is None and row["busbw_GBps"] > bound_GBps:

@@ -144,8 +144,7 @@ def _addr(where: str, ip: Any, mac: Any) -> tuple[str, str]:
 def parse_config(d: Any) -> AgentConfig:
     """An :class:`AgentConfig` from parsed JSON; one-line errors naming the key."""
     simple = {f.name for f in fields(AgentConfig)} - {"rank", "ip", "mac", "peers", "sends",
-                                                      "recvs", "listen"}
-    simple.add("listen")
+                                                      "recvs"}
     _keys("top level", d, {"rank", "ip", "mac", "peers", "sends", "recvs"}, simple)
     rank = _int("rank", d["rank"])
     ip, mac = _addr("top level", d["ip"], d["mac"])

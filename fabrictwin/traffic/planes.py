@@ -18,6 +18,7 @@ hyper-node's 1 MB ring all-reduce would otherwise open 4,032 per agent for 1 KB 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ def stripe(views: Mapping[int, dict[str, list[dict[str, Any]]]], planes_of: Plan
         return {r: {"sends": list(v["sends"]), "recvs": list(v["recvs"])}
                 for r, v in views.items()}
 
+    @functools.cache  # asked again for every send that waits on the transfer
     def parts(tid: int) -> list[tuple[int, int, Plane | None]]:
         """(part id, bytes, plane) of transfer ``tid``; parts of 0 bytes are left out."""
         size, planes = ways[tid]

@@ -156,9 +156,10 @@ class SendQp:
                 self.dcqcn.on_sent(nbytes, now)
         return sent
 
-    def tick(self, now: int) -> None:
-        """Timers: retransmission timeout, DCQCN rate (fed to the bucket)."""
-        self.gbn.check_timeout(now, fruitless=not self.pause.paused(now))
+    def tick(self, now: int) -> bool:
+        """Timers: retransmission timeout, DCQCN rate (fed to the bucket); True when the
+        retransmission timer expired."""
+        expired = self.gbn.check_timeout(now, fruitless=not self.pause.paused(now))
         if self.dcqcn is not None and self.bucket is not None:
             self.dcqcn.advance(now)
             rate = self.dcqcn.rate_bps
@@ -166,6 +167,7 @@ class SendQp:
                 rate = min(rate, self.opts.rate_bps)
             if rate != self.bucket.rate_bps:
                 self.bucket.set_rate(rate, now)
+        return expired
 
     def on_ack(self, psn: int, syndrome: int, now: int) -> None:
         index = (psn - self.stream.psn0) & PSN_MASK

@@ -98,6 +98,7 @@ class Agent:
         self.samples: list[list[float]] = []  # [t_ns, transfer, bytes sent, rate_bps]
         self.stalled: list[dict[str, Any]] = []  # send QPs given up on: a broken path
         self.sends_by_id = {s.id: s for s in cfg.sends}
+        self.expired = False  # a retransmission timer expired since the last stall check
         self._data_frames = 0
         self._seen: dict[int, int] = {}  # transfer -> one past the highest index seen
         self._turn = 0
@@ -245,7 +246,7 @@ class Agent:
         if self.active:
             self._turn = (self._turn + 1) % len(self.active)
             for qp in self.active[self._turn:] + self.active[:self._turn]:
-                qp.tick(now)
+                self.expired |= qp.tick(now)
                 if now >= qp.pause.until:
                     sent += qp.pump(now, TX_BATCH)
             self.active = [qp for qp in self.active if not qp.done]
@@ -312,8 +313,10 @@ class Agent:
             if now >= deadline:
                 log.warning("rank %d: timed out after %.1f s", cfg.rank, cfg.timeout_s)
                 return False
-            if cfg.stall_timeouts and self._stalled(cfg.stall_timeouts):
-                return False
+            if self.expired:  # only a timeout can make a send look stuck
+                self.expired = False
+                if cfg.stall_timeouts and self._stalled(cfg.stall_timeouts):
+                    return False
             if not got and not sent:
                 wake = self.wake_ns(now)
                 until = min(wake or deadline, deadline, linger_until or deadline)
@@ -324,10 +327,10 @@ class Agent:
 
     def _stalled(self, limit: int) -> bool:
         """Record every send QP whose path looks broken (``limit`` fruitless timeouts)."""
-        self.stalled = [{"id": qp.tid, "dst": qp.dst, "interface": self.cfg.interface_of(s),
+        self.stalled = [{"id": qp.tid, "dst": qp.dst,
+                         "interface": self.cfg.interface_of(self.sends_by_id[qp.tid]),
                          "timeouts": qp.gbn.fruitless}
-                        for qp in self.active if qp.gbn.fruitless >= limit
-                        for s in [self.sends_by_id[qp.tid]]]
+                        for qp in self.active if qp.gbn.fruitless >= limit]
         for st in self.stalled:
             log.warning("rank %d: transfer %d to rank %d stalled on %s after %d timeouts",
                         self.cfg.rank, st["id"], st["dst"], st["interface"], st["timeouts"])
