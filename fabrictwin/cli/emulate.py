@@ -67,7 +67,8 @@ def summary_table(s: dict) -> Table:
     t.add_row("calibration", f"{format_latency(cal['hop_latency_ns'])} per hop, "
               f"{format_rate(cal['forward_rate_bps'])} per hop")
     t.add_row("CPU", f"mean {s['cpu_mean']:.0%}, peak {s['cpu_peak']:.0%}"
-              + ("  [red]cpu_bound: figures untrustworthy[/red]" if s["cpu_bound"] else ""))
+              + (f"  [red]cpu_bound ({s.get('cpu_limit')}): figures untrustworthy[/red]"
+                 if s["cpu_bound"] else ""))
     for note in s["notes"]:
         t.add_row("note", note)
     return t

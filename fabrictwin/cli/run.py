@@ -135,6 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             pf = doc["pfc"]
             console.print(f"PFC: {pf['pauses']} pauses, {pf['pause_frames_sent']} PAUSE frames, "
                           f"{pf['lossless_drops']} lossless drops in the switches")
+        for r in doc["results"]:
+            if r.get("cpu_limit"):  # say which resource set the limit, and the way out
+                console.print(f"[yellow]{r['size_bytes']} B: cpu_bound, {r['cpu_limit']}; "
+                              "a larger --dilation gives it more time[/yellow]")
         console.print(f"dilation {doc['dilation']:.4g}, cpu_bound {doc['cpu_bound']}; wrote "
                       + ", ".join(str(p) for p in written))
     ok = summary["ok"] and all(r["ok"] for r in doc["results"])

@@ -125,7 +125,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         # Only while data moved: agents importing scapy beforehand are not the measurement.
         # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
         busy = cpu.window(row["started_ns"], row["finished_ns"])
-        row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3))
+        row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
     return judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
 
 
