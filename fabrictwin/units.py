@@ -1,9 +1,10 @@
 """Parse quantities with units: rates, latencies, sizes.
 
 Rates are bits per second (``400G``, ``400Gbps``, ``900GB/s``, or a number of b/s),
-latencies are nanoseconds (``100ns``, ``5us``, ``2ms``, or a number of ns), sizes are
-bytes (``64M`` = 64e6, ``64MiB`` = 64*2**20, or a number of bytes). Decimal prefixes
-follow SI, binary prefixes IEC, as nccl-tests and NIC vendors use them.
+latencies are nanoseconds (``100ns``, ``5us``, ``2ms``, or a number of ns). Sizes are
+bytes as nccl-tests reads them: a bare prefix is binary (``-b 1M`` = 1,048,576), so
+``64M`` = ``64MiB`` = 64 x 2**20, while ``64MB`` = 64e6 (SI, as vendors quote buffers and
+HBM) and a number, ``1e6`` included, is bytes. Rates are always SI, as NIC vendors quote them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from fabrictwin.errors import FabricTwinError
 
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
-_IEC = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
+_IEC = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
 _NUM = r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
 
 _RATE_RE = re.compile(_NUM + r"\s*([kKMGTP]?)(bps|b/s|Bps|B/s)?$")
@@ -44,7 +45,11 @@ def _rate_scale(m: re.Match[str]) -> float:
 
 def _size_scale(m: re.Match[str]) -> float:
     prefix = m.group(2) or ""
-    return _IEC[prefix[0].upper() + "i"] if prefix.endswith("i") else _SI[prefix]
+    if not prefix:
+        return 1.0
+    if prefix.endswith("i") or not m.group(3):  # 1Mi, 1MiB and nccl-tests' 1M: binary
+        return _IEC[prefix[0].upper() + "i"]
+    return _SI[prefix]  # 1MB: decimal
 
 
 def parse_rate_bps(value: object, what: str = "rate") -> float:
@@ -65,7 +70,13 @@ def parse_latency_ns(value: object, what: str = "latency") -> float:
 
 
 def parse_size_bytes(value: object, what: str = "size") -> int:
-    """Bytes from ``64M`` (1e6 multiples), ``64MiB`` (2**20 multiples) or a number."""
+    """Bytes from ``64M``/``64MiB`` (2**20 multiples, as nccl-tests), ``64MB`` (1e6) or a number.
+
+    >>> parse_size_bytes("1M"), parse_size_bytes("1MiB"), parse_size_bytes("1MB")
+    (1048576, 1048576, 1000000)
+    >>> parse_size_bytes("1e6"), parse_size_bytes(4096)
+    (1000000, 4096)
+    """
     num = _read(value, what, _SIZE_RE, "a size (e.g. 64M, 1GiB)", _size_scale)
     if num != int(num):
         raise FabricTwinError(f"{what}: {value!r} is not a whole number of bytes")

@@ -23,8 +23,9 @@ def test_latencies(text, ns):
     assert parse_latency_ns(text) == pytest.approx(ns)
 
 
-@pytest.mark.parametrize("text,size", [("64M", 64_000_000), ("64MiB", 64 * 2**20),
-                                       ("1GiB", 2**30), ("1K", 1000), ("4KiB", 4096),
+@pytest.mark.parametrize("text,size", [("64M", 64 * 2**20), ("64MiB", 64 * 2**20),
+                                       ("64MB", 64_000_000), ("1GiB", 2**30), ("1K", 1024),
+                                       ("1KB", 1000), ("1e6", 10**6), ("4KiB", 4096),
                                        ("165MB", 165_000_000), (4096, 4096)])
 def test_sizes(text, size):
     assert parse_size_bytes(text) == size

@@ -51,7 +51,7 @@ def test_sweep_doubles_sizes_and_plots(tmp_path):
                   "--sizes", "1M:8M", "--out", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
-    assert [row["size_bytes"] for row in r["results"]] == [1e6, 2e6, 4e6, 8e6]
+    assert [row["size_bytes"] for row in r["results"]] == [2**20, 2**21, 2**22, 2**23]
     times = [row["time_us"] for row in r["results"]]
     assert times == sorted(times)
     png = tmp_path / "dgx-a100-reduce_scatter-8gpus.png"
