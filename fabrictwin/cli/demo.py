@@ -20,7 +20,8 @@ def demo_run_args(path: Path, args: argparse.Namespace) -> argparse.Namespace:
     """What `fabrictwin run SCENARIO` would parse, with every option at its default."""
     return argparse.Namespace(
         scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
-        dilation=None, dcqcn=False, pfc=False, static=False, json=False, out="results",
+        dilation=None, dcqcn=False, pfc=False, static=False, wire_only=False, json=False,
+        out="results",
         profiles=getattr(args, "profiles", None), func=cmd_run)
 
 

@@ -19,7 +19,7 @@ from fabrictwin.fabric.pfc.setup import PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
 from fabrictwin.runs.collective import run_sizes, schedule_for
-from fabrictwin.runs.outputs import failures, nccl_table, write_outputs
+from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_outputs
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.registry import build_topology
@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console=err, transient=True) as bar:
             task = bar.add_task(f"{collective} on {ranks} ranks", total=len(sizes))
             doc["results"] = run_sizes(emu, g, collective, algo, sizes, out_dir / "agents",
-                                       dcqcn=args.dcqcn,
+                                       dcqcn=args.dcqcn, endpoint=not args.wire_only,
                                        on_row=lambda _r: bar.advance(task))
         cap.terminate()
         cap.wait(timeout=5)
@@ -131,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(nccl_table(collective, ranks, doc["results"]))
         for line in failures(doc["results"]):
             console.print(f"[red]{line}[/red]")
+        for line in model_notes(doc["results"]):
+            console.print(line)
         if doc["pfc"]:
             pf = doc["pfc"]
             console.print(f"PFC: {pf['pauses']} pauses, {pf['pause_frames_sent']} PAUSE frames, "
@@ -158,6 +160,9 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
                    help="lossless class with PFC: real PAUSE frames, 1 MB per switch "
                         "(see docs/pfc.md)")
     r.add_argument("--static", action="store_true", help="static flows instead of the controller")
+    r.add_argument("--wire-only", action="store_true",
+                   help="time the fabric alone: steps pay no endpoint costs (launch, sync, "
+                        "protocol rate) beside the wire (see docs/projection.md)")
     r.add_argument("--json", action="store_true", help="print the results document as JSON")
     r.add_argument("--out", default="results", help="results directory (default results/)")
     r.set_defaults(func=cmd_run)

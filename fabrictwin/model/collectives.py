@@ -264,3 +264,9 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
         return Cost(algorithm, protocol, system.launch_s, 0.0, "")
     s_per_byte, bottleneck = _bandwidth(system, vols, proto)
     return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte, bottleneck)
+
+
+def step_latency_s(system: System, tier: int, proto: Protocol) -> float:
+    """Latency of one step of the critical path on tier ``tier`` with protocol ``proto``:
+    what the emulator charges each step beside the wire (:mod:`.emulated`)."""
+    return _step_s(system, tier, proto)

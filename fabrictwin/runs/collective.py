@@ -23,7 +23,9 @@ from fabrictwin.fabric.plan import frame_path
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.model.bounds import busbw_bound_GBps
 from fabrictwin.model.collectives import busbw_factor
+from fabrictwin.model.emulated import endpoint_charges, prediction, system_of
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
+from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
 from fabrictwin.traffic.collectives import build_schedule
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
@@ -91,21 +93,35 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
 
 
 def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
-            run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0) -> dict[str, Any]:
-    """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row."""
+            run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0,
+            endpoint: bool = True) -> dict[str, Any]:
+    """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row,
+    beside the model's figures for the same case. With ``endpoint`` every step also pays
+    what the GPUs pay beside the wire (:mod:`.endpoint`); without, the run times the wire
+    alone (what the fabric can carry)."""
     plan = emu.plan
     hosts = [h.name for h in plan.hosts]
     node_of = _node_of(g, hosts)
     sched = schedule_for(collective, algorithm, len(hosts), size_bytes, node_of)
+    system = system_of(g, hosts)
+    model = prediction(system, collective, algorithm, size_bytes) if system else None
+    charges = None
+    if endpoint and system is not None:
+        keys = _keys_of(g, hosts)
+        charges = transfer_charges(
+            sched, hosts, keys, endpoint_charges(system, collective, algorithm, size_bytes),
+            plan.dilation, emulated_delay_ns(plan, g))
     slowest = min(link.rate_bps for link in plan.links)
     expected_s = 8 * size_bytes * 2 / slowest
+    if model is not None:  # the endpoint costs stretch it, in dilated time
+        expected_s += float(model.time_s[0]) * plan.dilation
     opts = _agent_options(emu, dcqcn, expected_s)
     opts["start_at_ns"] = time.monotonic_ns() + int(START_SLACK_S * 1e9)
     opts["drop_every_n"] = drop_every_n  # loss injection at the receivers (tests)
     step_dir = run_dir / f"size-{size_bytes}"
     step_dir.mkdir(parents=True, exist_ok=True)
     opts["result"] = str(step_dir / "agent-{rank}.json")
-    configs = agent_configs(plan.hosts, sched, hosts, **opts)
+    configs = agent_configs(plan.hosts, sched, hosts, charges=charges, **opts)
     commands = agent_commands(configs, hosts, step_dir)
     rank_of = {h: r for r, h in enumerate(hosts)}
 
@@ -126,7 +142,29 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
         busy = cpu.window(row["started_ns"], row["finished_ns"])
         row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
-    return judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
+    row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
+    return beside_model(row, model, endpoint=charges is not None)
+
+
+def beside_model(row: dict[str, Any], model: Any, *, endpoint: bool) -> dict[str, Any]:
+    """The model's time and busbw for the same case, and emulated time / model time
+    (null when the row failed or no model describes the topology)."""
+    if model is None:
+        row.update(model_time_us=None, model_busbw_GBps=None, emulated_vs_model=None,
+                   model_algorithm=None, endpoint_costs=False)
+        return row
+    model_us = float(model.time_s[0]) * 1e6
+    row.update(model_time_us=model_us, model_busbw_GBps=float(model.busbw_GBps[0]),
+               model_algorithm=f"{model.algorithm[0]}/{model.protocol[0]}",
+               endpoint_costs=endpoint,
+               emulated_vs_model=row["time_us"] / model_us if row["time_us"] else None)
+    return row
+
+
+def _keys_of(g: Any, hosts: Sequence[str]) -> list[tuple[int, int]]:
+    """(dc, hyper-node) of each host."""
+    return [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", g.nodes[h].get("server", i)))
+            for i, h in enumerate(hosts)]
 
 
 def judge(row: dict[str, Any], results: list[dict[str, Any]], hosts: Sequence[str],
@@ -170,8 +208,7 @@ def failure_of(results: list[dict[str, Any]], hosts: Sequence[str], plan: Any) -
 
 def _node_of(g: Any, hosts: list[str]) -> list[int]:
     """Hyper-node (or server) index of each host, for hierarchical schedules."""
-    keys = [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", g.nodes[h].get("server", i)))
-            for i, h in enumerate(hosts)]
+    keys = _keys_of(g, hosts)
     index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     return [index[k] for k in keys]
 
@@ -181,7 +218,9 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
     """nccl-tests' figures in hardware time, plus losses and congestion counters."""
     sends = [s for r in results for s in r["sends"]]
     recvs = [x for r in results for x in r["recvs"]]
-    started = [s["start_ns"] for s in sends if s["start_ns"]]
+    # from the instant the first sends were ready: a launch cost before the first frame
+    # is part of the collective's time
+    started = [s.get("ready_ns") or s["start_ns"] for s in sends if s["start_ns"]]
     finished = [x["finish_ns"] for x in recvs if x["finish_ns"]]
     moved = bool(started and finished)
     time_hw_s = (max(finished) - min(started)) / 1e9 / dilation if moved else None
@@ -211,10 +250,11 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
 
 def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
               run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0,
+              endpoint: bool = True,
               on_row: Callable[[dict[str, Any]], None] = lambda _r: None) -> list[dict[str, Any]]:
     rows = []
     for size in sizes:
         rows.append(measure(emu, g, collective, algorithm, size, run_dir, dcqcn=dcqcn,
-                            drop_every_n=drop_every_n))
+                            drop_every_n=drop_every_n, endpoint=endpoint))
         on_row(rows[-1])
     return rows

@@ -27,14 +27,54 @@ def nccl_table(collective: str, ranks: int, rows: Sequence[dict[str, Any]]) -> T
     """The table nccl-tests prints: size, count, type, time, algbw, busbw, plus losses."""
     t = Table(title=f"{collective} on {ranks} ranks (emulated, in hardware time)",
               caption="time in us, algbw/busbw in GB/s, lost in bytes")
-    for col in ("size", "count", "type", "time", "algbw", "busbw", "retx", "lost", "cnps"):
+    for col in ("size", "count", "type", "time", "algbw", "busbw", "model time",
+                "model busbw", "emu/model", "retx", "lost", "cnps"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         figures = (["[red]FAILED[/red]", "-", "-"] if r["time_us"] is None else
                    [f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.2f}", f"{r['busbw_GBps']:.2f}"])
-        t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float", *figures,
+        model = (["-", "-"] if r.get("model_time_us") is None else
+                 [f"{r['model_time_us']:.2f}", f"{r['model_busbw_GBps']:.2f}"])
+        ratio = r.get("emulated_vs_model")
+        t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float", *figures, *model,
+                  "-" if ratio is None else f"{ratio:.2f}",
                   str(r["retransmits"]), str(r["lost_bytes"]), str(r["cnps"]))
     return t
+
+
+#: Emulated / model time beyond which a row is called out as differing from the model.
+MODEL_TOLERANCE = 0.10
+
+
+def model_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Where the emulated rows differ from the model, and what the emulator saw that the
+    model assumes away (it has no queues, collisions, pauses or losses)."""
+    done = [r for r in rows if r.get("emulated_vs_model") is not None]
+    if not done:
+        if any(r.get("model_time_us") is None for r in rows):
+            return ["model: no hyper-node profile in this topology, so no model figure"]
+        return []
+    alg = done[0].get("model_algorithm")
+    costs = "with endpoint costs" if done[0].get("endpoint_costs") else "wire only"
+    out = [f"model: {alg}; emulated {costs}; emulated/model "
+           + ", ".join(f"{r['emulated_vs_model']:.2f}" for r in done)]
+    for r in done:
+        if abs(r["emulated_vs_model"] - 1) <= MODEL_TOLERANCE:
+            continue
+        seen = [f"{r[k]} {name}" for k, name in (("retransmits", "retransmissions"),
+                                                  ("pfc_pauses", "PFC pauses"),
+                                                  ("ecn_marked", "ECN marks"),
+                                                  ("cnps", "CNPs")) if r.get(k)]
+        why = ("; the emulator saw " + ", ".join(seen) + ", which the model assumes away"
+               if seen else "; no loss, pause or mark: queueing or path collisions on the wire"
+               if r["emulated_vs_model"] > 1 else "")
+        if r.get("cpu_bound"):
+            why += "; the run was cpu_bound, so the emulated figure is not trustworthy"
+        if not r.get("endpoint_costs"):
+            why += "; the run timed the wire only (--wire-only)"
+        out.append(f"size {r['size_bytes']}: emulated {r['emulated_vs_model']:.2f}x the "
+                   f"model's time{why}")
+    return out
 
 
 def failures(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -83,5 +83,6 @@ def ai_factory(hypernodes: int, hn: HyperNode, switch: SwitchChip, dci: DCILink,
     g.graph["bisection_a"] = a_hosts
     g.graph["representatives"] = reps or all_gpus[:1]
     g.graph["hardware"] = {"hypernode": hn, "nic": hn.nic, "switch": switch, "dci": dci}
+    g.graph["distance_m"] = distance_m  # between DCs: the model's scale-across latency
     check_names(g)
     return g

@@ -57,6 +57,9 @@ class SendSpec:
     size_bytes: int
     deps: tuple[int, ...]
     interface: str | None = None  # None: the peer's
+    #: endpoint costs (dilated): wait this long once the deps are in, then send no faster
+    delay_ns: float = 0.0
+    rate_bps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,13 @@ def _num(where: str, v: Any, positive: bool = True) -> float:
     return float(v)
 
 
+def _delay(where: str, v: Any) -> float:
+    """A finite time of at least zero."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+        raise FabricTwinError(f"config: {where}: expected a time of at least 0 ns, got {v!r}")
+    return float(v)
+
+
 def _keys(where: str, d: Any, required: set[str], optional: set[str] = frozenset()) -> None:
     if not isinstance(d, dict):
         raise FabricTwinError(f"config: {where}: expected an object, got {type(d).__name__}")
@@ -164,12 +174,16 @@ def parse_config(d: Any) -> AgentConfig:
         peers[int(key)] = Peer(int(key), pip, pmac, intf)
     sends, recvs, ids = [], [], set()
     for i, s in enumerate(_list("sends", d["sends"])):
-        _keys(f"sends[{i}]", s, {"id", "dst", "size_bytes"}, {"deps", "interface"})
+        _keys(f"sends[{i}]", s, {"id", "dst", "size_bytes"},
+              {"deps", "interface", "delay_ns", "rate_bps"})
         deps = tuple(_int(f"sends[{i}].deps", x) for x in _list(f"sends[{i}].deps",
                                                                s.get("deps", [])))
+        rate = s.get("rate_bps")
         sends.append(SendSpec(_int(f"sends[{i}].id", s["id"]), _int(f"sends[{i}].dst", s["dst"]),
                               _int(f"sends[{i}].size_bytes", s["size_bytes"]), deps,
-                              _intf(f"sends[{i}].interface", s.get("interface"))))
+                              _intf(f"sends[{i}].interface", s.get("interface")),
+                              _delay(f"sends[{i}].delay_ns", s.get("delay_ns", 0)),
+                              None if rate is None else _num(f"sends[{i}].rate_bps", rate)))
     for i, r in enumerate(_list("recvs", d["recvs"])):
         _keys(f"recvs[{i}]", r, {"id", "src", "size_bytes"}, {"interface"})
         recvs.append(RecvSpec(_int(f"recvs[{i}].id", r["id"]), _int(f"recvs[{i}].src", r["src"]),
@@ -251,7 +265,9 @@ def config_json(cfg: AgentConfig) -> dict[str, Any]:
         "peers": {str(r): {"ip": p.ip, "mac": p.mac, "interface": p.interface}
                   for r, p in sorted(cfg.peers.items())},
         "sends": [{"id": s.id, "dst": s.dst, "size_bytes": s.size_bytes, "deps": list(s.deps),
-                   **({"interface": s.interface} if s.interface else {})} for s in cfg.sends],
+                   **({"interface": s.interface} if s.interface else {}),
+                   **({"delay_ns": s.delay_ns} if s.delay_ns else {}),
+                   **({"rate_bps": s.rate_bps} if s.rate_bps else {})} for s in cfg.sends],
         "recvs": [{"id": r.id, "src": r.src, "size_bytes": r.size_bytes,
                    **({"interface": r.interface} if r.interface else {})} for r in cfg.recvs]}
     for f in fields(AgentConfig):
@@ -276,13 +292,16 @@ class HostAddresses(Protocol):
 
 
 def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
-                  rank_hosts: Sequence[str], **options: Any) -> dict[int, dict[str, Any]]:
+                  rank_hosts: Sequence[str], *,
+                  charges: Mapping[int, Mapping[str, float]] | None = None,
+                  **options: Any) -> dict[int, dict[str, Any]]:
     """One agent config (JSON form) per rank: rank r runs on host ``rank_hosts[r]``.
 
     ``options`` are the optional keys above, the same for every agent; a ``result``
     option may contain ``{rank}``. A transfer between hosts joined by several planes is
     striped over all of them (:mod:`~fabrictwin.traffic.planes`), and every agent
-    listens on all its interfaces.
+    listens on all its interfaces. ``charges`` maps a transfer id to the endpoint costs
+    its send pays (``delay_ns``, ``rate_bps``, dilated; :mod:`fabrictwin.runs.endpoint`).
     """
     if len(rank_hosts) < schedule.ranks:
         raise FabricTwinError(f"{schedule.name} has {schedule.ranks} ranks but only "
@@ -297,7 +316,11 @@ def agent_configs(hosts_of_fabric: Iterable[HostAddresses], schedule: Schedule,
     def planes_of(src: int, dst: int) -> list[Plane]:
         return [Plane(*p) for p in planes_by_ip[src].get(ranked[dst].ip, ())]
 
-    views = stripe({r: agent_view(schedule, r) for r in range(schedule.ranks)}, planes_of)
+    views = {r: agent_view(schedule, r) for r in range(schedule.ranks)}
+    for view in views.values():
+        for send in view["sends"]:
+            send.update((charges or {}).get(send["id"], {}))
+    views = stripe(views, planes_of)
     out = {}
     for rank in range(schedule.ranks):
         me = ranked[rank]

@@ -93,6 +93,10 @@ def stripe(views: Mapping[int, dict[str, list[dict[str, Any]]]], planes_of: Plan
                 part = {"id": pid, "dst": s["dst"], "size_bytes": size, "deps": deps}
                 if plane is not None:
                     part["interface"] = plane.src_intf
+                if s.get("delay_ns"):
+                    part["delay_ns"] = s["delay_ns"]
+                if s.get("rate_bps"):  # the parts share the transfer's endpoint rate
+                    part["rate_bps"] = s["rate_bps"] * size / max(s["size_bytes"], 1)
                 sends.append(part)
         for r in view["recvs"]:
             for pid, size, plane in parts(r["id"]):

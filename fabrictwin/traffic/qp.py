@@ -79,6 +79,7 @@ class SendQp:
     sock: socket.socket
     opts: SendOptions
     deps: set[int] = field(default_factory=set)
+    delay_ns: float = 0.0  # endpoint cost paid between ready and the first frame
     ready_ns: int = 0
     start_ns: int = 0
     finish_ns: int = 0
@@ -104,6 +105,7 @@ class SendQp:
     def start(self, now: int) -> None:
         o = self.opts
         self.ready_ns = now
+        self.busy_until = now + int(self.delay_ns)
         if o.dcqcn is not None:
             self.dcqcn = DcqcnRate(o.line_rate_bps, o.dcqcn, now)
         rates = [r for r in (o.rate_bps, self.dcqcn.rate_bps if self.dcqcn else None) if r]

@@ -36,6 +36,7 @@ import select
 import socket
 import struct
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,13 @@ class Agent:
             peer = cfg.peers[s.dst]
             stream = WriteStream(s.id, self.me, Endpoint(peer.mac, peer.ip),
                                  Layout(s.size_bytes, cfg.pmtu, cfg.message_bytes))
-            qp = SendQp(s.id, s.dst, stream, socks[cfg.interface_of(s)], opts, set(s.deps))
+            own = opts
+            if s.rate_bps:  # the endpoint's rate: its timeout drains a window at it, too
+                cap = min(r for r in (opts.rate_bps, s.rate_bps) if r)
+                own = replace(opts, rate_bps=cap,
+                              drain_bps=min(r for r in (opts.drain_bps, cap) if r))
+            qp = SendQp(s.id, s.dst, stream, socks[cfg.interface_of(s)], own, set(s.deps),
+                        delay_ns=s.delay_ns)
             qp.pause = self.pauses.nics[cfg.interface_of(s)]
             self.send_qps[stream.qpn] = qp
             for d in s.deps:

@@ -1,0 +1,115 @@
+"""The model's view of an emulated fabric: its system, and what its endpoints pay.
+
+The emulator moves real frames over dilated links, which is the wire. What a GPU
+pays beside the wire comes from the model, so that both halves of the twin use one
+source of truth (docs/projection.md, "Endpoint costs"):
+
+- ``launch_s``: the collective call's fixed cost, paid once before the first step;
+- ``step_s[t]``: each step crossing tier ``t`` waits the model's per-step latency
+  (traversals x hop + sync + fence, :func:`~fabrictwin.model.collectives.step_latency_s`)
+  for the protocol the model runs at this size; the runs layer takes off what the
+  emulated links already delay, so no latency is paid twice;
+- ``rate_bps[t]``: a transfer crossing tier ``t`` moves payload no faster than one GPU
+  pushes through that tier with that protocol (the link layer's efficiency times the
+  protocol's: LL carries a flag with every 4 bytes), however fast the emulated wire is.
+
+With the fabric uncongested the emulated time then equals the model's; what differs
+is what the emulator saw and the model assumes away (queues, collisions, pauses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.collectives import PROTOCOLS, step_latency_s
+from fabrictwin.model.predict import Prediction, predict
+from fabrictwin.model.system import System, build_system
+
+#: The emulator's algorithm names -> the model's, per number of active tiers.
+_FLAT = {"ring": "ring", "hd": "hd", "direct": "direct", "chain": "ring", "tree": "tree"}
+
+
+@dataclass(frozen=True)
+class EndpointCharges:
+    """What every step of one collective of one size pays beside the wire (seconds, b/s)."""
+
+    algorithm: str
+    protocol: str
+    launch_s: float
+    step_s: tuple[float, ...]  # per tier, innermost first
+    rate_bps: tuple[float, ...]  # payload rate of one transfer crossing the tier
+
+
+def system_of(g: Any, ranks: Sequence[str]) -> System | None:
+    """The model's system for ``ranks`` (host names) of topology ``g``; None when ``g``
+    carries no hyper-node profile (a plain Clos of hosts has no GPU to model).
+
+    >>> from fabrictwin.topologies.registry import build_topology
+    >>> g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
+    >>> s = system_of(g, sorted(h for h, d in g.nodes(data=True) if d["kind"] == "host"))
+    >>> [(t.name, t.size) for t in s.tiers]
+    [('scale-up', 8), ('scale-out', 2)]
+    """
+    hw = g.graph.get("hardware", {})
+    hn = hw.get("hypernode")
+    if hn is None or not ranks:
+        return None
+    keys = [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", 0)) for h in ranks]
+    nodes = len(set(keys))
+    dcs = len({dc for dc, _ in keys})
+    if len(ranks) % nodes:
+        raise FabricTwinError(f"model: {len(ranks)} ranks are not spread evenly over "
+                              f"{nodes} hyper-nodes")
+    if nodes == 1:
+        return build_system(hn, len(ranks))
+    node0 = [h for h, k in zip(ranks, keys, strict=True) if k == keys[0]]
+    nics = [d["rate_bps"] for h in node0 for _, _, d in g.edges(h, data=True)
+            if d.get("tier") == "scale-out"]
+    if not nics:
+        raise FabricTwinError("model: the hyper-nodes have no scale-out links")
+    return build_system(hn, len(ranks), nodes=nodes, nics_per_node=len(nics),
+                        nic_rate_bps=min(nics), switch=hw.get("switch"), dcs=dcs,
+                        dci=hw.get("dci"), distance_m=g.graph.get("distance_m", 50_000.0))
+
+
+def model_algorithm(algorithm: str, system: System) -> str:
+    """The model's name for an algorithm the emulator runs.
+
+    >>> from fabrictwin.hardware.profiles import ProfileLibrary
+    >>> lib = ProfileLibrary()
+    >>> s = build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2"))
+    >>> model_algorithm("hierarchical", s), model_algorithm("ring", s)
+    ('ring/ring', 'ring')
+    """
+    if algorithm == "hierarchical":
+        return "/".join("ring" for _ in system.tiers)
+    if algorithm not in _FLAT:
+        raise FabricTwinError(f"model: no model of the emulated algorithm {algorithm!r}")
+    return _FLAT[algorithm]
+
+
+def prediction(system: System, collective: str, algorithm: str,
+               size_bytes: int) -> Prediction:
+    """The model's figures for the emulated algorithm at one size."""
+    return predict(system, collective, [size_bytes], model_algorithm(algorithm, system))
+
+
+def endpoint_charges(system: System, collective: str, algorithm: str,
+                     size_bytes: int) -> EndpointCharges:
+    """What each step pays beside the wire, for the protocol the model picks at this size.
+
+    >>> from fabrictwin.hardware.profiles import ProfileLibrary
+    >>> s = build_system(ProfileLibrary().load("dgx-h100"), 8)
+    >>> c = endpoint_charges(s, "all_reduce", "ring", 1 << 20)
+    >>> c.protocol, round(c.launch_s * 1e6, 1), round(c.rate_bps[0] / 8e9)
+    ('LL128', 4.0, 338)
+    """
+    p = prediction(system, collective, algorithm, size_bytes)
+    proto = PROTOCOLS[str(p.protocol[0])]
+    return EndpointCharges(
+        algorithm=str(p.algorithm[0]), protocol=proto.name, launch_s=system.launch_s,
+        step_s=tuple(step_latency_s(system, i, proto) for i in range(len(system.tiers))),
+        rate_bps=tuple(t.rank_payload_bps * proto.efficiency for t in system.tiers))

@@ -1,0 +1,54 @@
+"""The model's view of an emulated fabric: system, algorithm names, endpoint charges."""
+
+from __future__ import annotations
+
+import pytest
+
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.model import predict
+from fabrictwin.model.collectives import PROTOCOLS, step_latency_s
+from fabrictwin.model.emulated import endpoint_charges, model_algorithm, system_of
+from fabrictwin.topologies.graph import hosts
+from fabrictwin.topologies.registry import build_topology
+
+
+def test_a_two_dc_factory_has_three_tiers_with_its_distance():
+    near = build_topology("ai_factory,hypernodes=2,dcs=2,profile=dgx-h100,distance_km=1")
+    far = build_topology("ai_factory,hypernodes=2,dcs=2,profile=dgx-h100,distance_km=100")
+    s_near, s_far = (system_of(g, hosts(g)) for g in (near, far))
+    assert [t.name for t in s_near.tiers] == ["scale-up", "scale-out", "scale-across"]
+    assert [t.size for t in s_near.tiers] == [8, 2, 2]
+    # 99 km more fibre: about 0.5 ms more one way across
+    assert s_far.tiers[2].hop_s - s_near.tiers[2].hop_s == pytest.approx(99e3 * 5e-9, rel=0.05)
+
+
+def test_a_plain_clos_has_no_model():
+    g = build_topology("leaf_spine,leaves=1,spines=0,hosts_per_leaf=4")
+    assert system_of(g, hosts(g)) is None
+
+
+def test_emulated_names_map_to_the_model():
+    g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
+    s = system_of(g, hosts(g))
+    assert model_algorithm("hierarchical", s) == "ring/ring"
+    assert model_algorithm("chain", s) == "ring"
+    with pytest.raises(FabricTwinError, match="no model"):
+        model_algorithm("butterfly", s)
+
+
+def test_charges_follow_the_protocol_the_model_picks():
+    g = build_topology("hypernode,profile=dgx-h100,collapse=true")
+    s = system_of(g, hosts(g))
+    for size in (64 << 10, 1 << 20, 1 << 30):
+        c = endpoint_charges(s, "all_reduce", "ring", size)
+        p = predict(s, "all_reduce", [size], "ring")
+        proto = PROTOCOLS[str(p.protocol[0])]
+        assert c.protocol == proto.name
+        assert c.step_s[0] == step_latency_s(s, 0, proto)
+        assert c.rate_bps[0] == pytest.approx(s.tiers[0].rank_payload_bps * proto.efficiency)
+        # the model's time is launch + the steps + size at the charged rate (ring: 2(n-1)
+        # steps of S/n each): the emulator paying these reproduces it
+        n = s.ranks
+        steps = 2 * (n - 1)
+        own = c.launch_s + steps * (c.step_s[0] + 8 * size / n / c.rate_bps[0])
+        assert own == pytest.approx(float(p.time_s[0]), rel=1e-6)
