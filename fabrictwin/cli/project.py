@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     p.add_argument("--dci", default="zr400", metavar="NAME", help="DCI link profile")
     p.add_argument("--dci-links", default="1", metavar="L", help="DCI links per DC")
     p.add_argument("--distance-km", default="50", metavar="KM", help="fibre between DCs")
+    p.add_argument("--from-run", metavar="RUN",
+                   help="a run's results directory (or an incast.json): project what it "
+                        "measured onto --nodes of the same hardware")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                    help=f"where --sizes writes its plot (default {DEFAULT_OUT})")
@@ -152,6 +155,9 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
 
 def cmd_project(args: argparse.Namespace) -> int:
     lib = library_from_args(args)
+    if args.from_run:
+        from fabrictwin.cli.from_run import project_from_run
+        return project_from_run(args, lib, _system, _sizes)
     if not args.collective:
         raise FabricTwinError(f"--collective: required (one of {', '.join(COLLECTIVES)})")
     try:

@@ -45,14 +45,20 @@ SCHEDULES = {
 START_SLACK_S = 2.5  # agents import scapy and build frame templates before the start
 
 
+def resolve_algorithm(collective: str, algorithm: str) -> str:
+    """``auto`` is the first schedule the emulator has for the collective."""
+    if algorithm == "auto" and collective in SCHEDULES:
+        return next(iter(SCHEDULES[collective]))
+    return algorithm
+
+
 def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
                  node_of: Sequence[int]) -> Any:
     algos = SCHEDULES.get(collective)
     if algos is None:
         raise FabricTwinError(f"collective: {collective!r} cannot run in emulation yet "
                               f"(runs: {', '.join(SCHEDULES)})")
-    if algorithm == "auto":
-        algorithm = next(iter(algos))
+    algorithm = resolve_algorithm(collective, algorithm)
     if algorithm not in algos:
         raise FabricTwinError(f"algorithm: {algorithm!r} not available for {collective} "
                               f"(available: {', '.join(algos)})")
@@ -103,6 +109,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     hosts = [h.name for h in plan.hosts]
     node_of = _node_of(g, hosts)
     sched = schedule_for(collective, algorithm, len(hosts), size_bytes, node_of)
+    algorithm = resolve_algorithm(collective, algorithm)
     system = system_of(g, hosts)
     model = prediction(system, collective, algorithm, size_bytes) if system else None
     charges = None
