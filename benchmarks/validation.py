@@ -3,16 +3,23 @@
 Each row is a public measurement (nccl-tests output or a figure stated by NVIDIA's
 engineers in NCCL issue threads, vendor and cloud benchmark pages) and what the model
 projects for the same system, collective, size and algorithm. The model is not fitted
-to these rows: its parameters come from the hardware profiles. Prints the table, then
-``median_abs_error=<pct>%`` as its last line.
+to these rows: its parameters come from the hardware profiles. Two sets: the curated
+rows below, and ``data/nccl_published.csv`` (sources in ``data/nccl_sources.md``).
+Rows no documented input can describe (TCP-based or EFA NICs, unknown NIC count or rate,
+systems without a profile) are printed as out of scope with the reason. Prints the
+table, the median absolute error per size band and node count, then
+``median_abs_error=<pct>%`` as its last line. Rows with a time compare times; rows
+with only a bandwidth compare it (as a time: published busbw / projected busbw).
 
     .venv/bin/python benchmarks/validation.py
 """
 
 from __future__ import annotations
 
+import csv
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -34,6 +41,9 @@ class Row:
     source: str
     algo: str = "auto"
     build: dict = field(default_factory=dict)
+    collective: str = "all_reduce"
+    protocol: str = "auto"
+    nodes: int = 1
 
 
 ROWS = [
@@ -89,33 +99,125 @@ ROWS = [
 ]
 
 
+DATA = Path(__file__).parent / "data" / "nccl_published.csv"
+#: Published GPU names to profiles (only 8-GPU HGX/DGX-class nodes and the NVL72 rack).
+GPU_PROFILES = (("GB200", "gb200-nvl72"), ("H100", "dgx-h100"), ("H200", "dgx-h200"),
+                ("A100", "dgx-a100"), ("B200", "dgx-b200"))
+NIC_TYPES = ("ib", "roce")
+
+
+def _scope(r: dict[str, str], lib: ProfileLibrary) -> tuple[Row | None, str]:
+    """The row as model input, or None and why no documented input describes it."""
+    gpu = r["gpu"].upper()
+    name = next((p for k, p in GPU_PROFILES if k in gpu), None)
+    if name is None:
+        return None, f"no profile for {r['gpu']}"
+    gpn, nodes = int(r["gpus_per_node"]), int(r["nodes"])
+    gpus = gpn * nodes
+    build: dict = {}
+    if name == "gb200-nvl72":
+        if gpus > lib.load(name).gpus:
+            return None, "spans several NVL72 racks (rack grouping not stated)"
+        nodes = 1  # the trays of one rack share one NVLink domain
+    elif nodes > 1:
+        if r["nic_type"] not in NIC_TYPES:
+            return None, f"{r['nic_type'] or 'unstated'} NICs (not an RDMA IB/RoCE NIC)"
+        if not r["nics_per_node"] or not r["nic_gbps"]:
+            return None, "NIC count or rate per node not stated"
+        build = {"nodes": nodes, "nics_per_node": int(r["nics_per_node"]),
+                 "nic_rate_bps": float(r["nic_gbps"]) * 1e9}
+    env = r["algo_env"]
+    if "MIN_NCHANNELS" in env or "MIN_CTAS" in env or "BUFFSIZE" in env:
+        return None, f"tuned channels/buffers ({env})"
+    algo = "ring" if "ALGO=Ring" in env else "auto"
+    proto = next((p for p in ("LL128", "Simple", "LL") if f"PROTO={p}" in env), "auto")
+    if r["time_us"]:
+        metric, value = "time_us", float(r["time_us"])
+    else:
+        metric, value = "busbw_GBps", float(r["busbw_GBps"])
+    return Row(f"{r['source_id']}#{r['id']}", name, gpus, int(r["size_bytes"]), metric, value,
+               r["source_id"], algo=algo, build=build, collective=r["collective"],
+               protocol=proto, nodes=int(r["nodes"])), ""
+
+
+def load_rows(lib: ProfileLibrary) -> tuple[list[Row], list[tuple[str, str]]]:
+    """In-scope rows of the data file and (row, reason) for the others."""
+    rows, out = [], []
+    if not DATA.exists():
+        return rows, out
+    with DATA.open() as f:
+        for r in csv.DictReader(f):
+            row, why = _scope(r, lib)
+            if row is None:
+                out.append((f"{r['source_id']}#{r['id']} {r['gpu']} x{r['gpus_per_node']}"
+                            f"x{r['nodes']} {r['collective']} {_size(int(r['size_bytes']))}", why))
+            else:
+                rows.append(row)
+    return rows, out
+
+
 def project(row: Row, lib: ProfileLibrary) -> tuple[float, str]:
     """The model's figure for a row, and the algorithm/protocol it used."""
     system = build_system(lib.load(row.system), row.gpus, switch=lib.load("tomahawk5-51t2"),
                           **row.build)
-    p = predict(system, "all_reduce", [row.size_bytes], row.algo)
+    p = predict(system, row.collective, [row.size_bytes], row.algo, row.protocol)
     value = p.time_s[0] * 1e6 if row.metric == "time_us" else p.busbw_GBps[0]
     return float(value), f"{p.algorithm[0]}/{p.protocol[0]}"
 
 
+def _error(row: Row, value: float) -> float:
+    """Relative error as a time: (projected - published) / published."""
+    if row.metric == "time_us":
+        return (value - row.published) / row.published
+    return row.published / value - 1
+
+
+def bands(rows: list[Row], errors: list[float]) -> dict[str, list[float]]:
+    """Absolute errors per size band and per node count."""
+    out: dict[str, list[float]] = {k: [] for k in ("<= 1 MiB", "1 MiB - 256 MiB", ">= 256 MiB",
+                                                   "single node", "multi-node", "overall")}
+    for row, err in zip(rows, errors, strict=True):
+        band = ("<= 1 MiB" if row.size_bytes <= MiB else
+                ">= 256 MiB" if row.size_bytes >= 256 * MiB else "1 MiB - 256 MiB")
+        nodes = row.nodes if row.nodes > 1 else row.build.get("nodes", 1)
+        for key in (band, "single node" if nodes == 1 else "multi-node", "overall"):
+            out[key].append(abs(err))
+    return out
+
+
 def main() -> int:
     lib = ProfileLibrary()
-    table = Table(title="all_reduce: published vs projected")
-    for col in ("row", "GPUs", "size", "metric", "published", "projected", "error", "algorithm"):
-        table.add_column(col, justify="left" if col in ("row", "metric", "algorithm") else "right")
+    data_rows, out_of_scope = load_rows(lib)
+    rows = ROWS + data_rows
+    table = Table(title="published vs projected (errors as time: + means the model is slower)")
+    for col in ("row", "coll", "GPUs", "size", "metric", "published", "projected", "error",
+                "algorithm"):
+        table.add_column(col, justify="left" if col in ("row", "coll", "metric", "algorithm")
+                         else "right")
     errors = []
-    for row in ROWS:
+    for row in rows:
         value, algo = project(row, lib)
-        err = (value - row.published) / row.published
-        errors.append(abs(err))
-        table.add_row(row.label, str(row.gpus), _size(row.size_bytes), row.metric,
-                      f"{row.published:.2f}", f"{value:.2f}", f"{err:+.1%}", algo)
-    console = Console(width=120)
+        err = _error(row, value)
+        errors.append(err)
+        table.add_row(row.label, row.collective, str(row.gpus), _size(row.size_bytes),
+                      row.metric, f"{row.published:.2f}", f"{value:.2f}", f"{err:+.1%}", algo)
+    console = Console(width=130)
     console.print(table)
-    console.print("sources:")
+    console.print("sources (curated rows):")
     for row in ROWS:
         console.print(f"  {row.label}: {row.source}", soft_wrap=True)
-    print(f"median_abs_error={100 * statistics.median(errors):.1f}%")
+    console.print(f"sources (data rows): {DATA.parent / 'nccl_sources.md'}")
+    console.print(f"out of scope ({len(out_of_scope)} rows):")
+    for label, why in out_of_scope:
+        console.print(f"  {label}: {why}", soft_wrap=True)
+    sources = {r.source for r in data_rows} | {r.source.rsplit(' ', 1)[-1] for r in ROWS}
+    print(f"rows={len(rows)} (curated {len(ROWS)}, data file {len(data_rows)}) "
+          f"sources={len(sources)} out_of_scope={len(out_of_scope)}")
+    for key, errs in bands(rows, errors).items():
+        if errs:
+            median = 100 * statistics.median(errs)
+            print(f"  {key:>16}: n={len(errs):3d} median |error| {median:.1f}%")
+    print(f"median_abs_error={100 * statistics.median(abs(e) for e in errors):.1f}%")
     return 0
 
 

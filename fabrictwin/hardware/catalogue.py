@@ -32,9 +32,15 @@ class GPU:
                                   "wrote into its memory (polling load)", default=500.0)
     fence_latency_ns: float = spec(parse_latency_ns, "system-scope memory fence before a flag "
                                    "may follow data (Simple protocol)", default=2000.0)
+    # NCCL's channels (one CTA each) at full size; fewer run for small messages (model.pipeline)
+    channels: int = spec(doc="NCCL ring/tree channels (CTAs) per collective at full size",
+                         default=32)
+    nvls_channels: int = spec(doc="NCCL NVLink SHARP channels (NVLS_NCHANNELS)", default=16)
 
     def __post_init__(self) -> None:
         positive("rate_bps", self.rate_bps)
+        positive("channels", self.channels)
+        positive("nvls_channels", self.nvls_channels)
 
 
 @dataclass(frozen=True)

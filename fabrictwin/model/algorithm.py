@@ -9,8 +9,9 @@ time is monotonic in size for every choice, so is the time of the fastest.
 NCCL's enabled set: all_reduce runs ring or tree, and NVLink SHARP (NVLS) where the
 scale-up switches reduce (NVSwitch gen 3 and later; across nodes NCCL's NVLSTree);
 all_gather and reduce_scatter run ring, or NVLS inside one node; broadcast and
-reduce run ring; alltoall and sendrecv are point-to-point (``direct``). LL128 only
-where every tier keeps 128-byte stores whole (NVLink).
+reduce run ring; alltoall and sendrecv are point-to-point (``direct``). LL128 where
+every tier keeps 128-byte stores whole: NVLink, and GPUDirect RDMA NICs (NCCL enables
+LL128 over IB/RoCE on Ampere and later).
 
 Where the choice differs from NCCL's: NCCL's own latency constants make it keep LL
 on NVLink for messages up to about 1 MiB, where LL128 (same latency here, more
@@ -66,7 +67,6 @@ def choose(size_bytes: np.ndarray, choices: list[Cost]) -> np.ndarray:
     sizes = np.asarray(size_bytes, dtype=float)
     if len(choices) == 1:
         return np.zeros(sizes.shape, dtype=int)
-    lat = np.array([c.latency_s for c in choices])
-    s_per_byte = np.array([c.s_per_byte for c in choices])
-    estimate = lat[:, None] + s_per_byte[:, None] * sizes.reshape(1, -1)
+    flat = sizes.reshape(-1)
+    estimate = np.array([c.time_s(flat) for c in choices])
     return np.argmin(estimate, axis=0).reshape(sizes.shape)

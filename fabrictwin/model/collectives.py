@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.pipeline import Pipe, pipe_for
 from fabrictwin.model.system import System
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce",
@@ -63,16 +64,29 @@ PROTOCOLS = {p.name: p for p in (Protocol("LL", 0.5, 1, False),
 
 @dataclass(frozen=True)
 class Cost:
-    """One algorithm and protocol of one collective on one system."""
+    """One algorithm and protocol of one collective on one system.
+
+    ``s_per_byte`` is the asymptote (all channels, largest chunks); ``pipe`` scales it
+    up for smaller messages (:mod:`~fabrictwin.model.pipeline`).
+    """
 
     algorithm: str
     protocol: str
     latency_s: float
     s_per_byte: float  # seconds per byte of S at the bottleneck tier
     bottleneck: str    # the tier that sets s_per_byte ("" when nothing is sent)
+    pipe: Pipe | None = None
+
+    def s_per_byte_at(self, size_bytes: np.ndarray | float) -> np.ndarray:
+        """Seconds per byte of S at each size (fewer channels, smaller chunks)."""
+        sizes = np.asarray(size_bytes, dtype=float)
+        if self.pipe is None:
+            return np.full(sizes.shape, self.s_per_byte)
+        return self.s_per_byte * self.pipe.factor(sizes)
 
     def time_s(self, size_bytes: np.ndarray | float) -> np.ndarray:
-        return self.latency_s + np.asarray(size_bytes, dtype=float) * self.s_per_byte
+        sizes = np.asarray(size_bytes, dtype=float)
+        return self.latency_s + sizes * self.s_per_byte_at(sizes)
 
 
 def busbw_factor(collective: str, ranks: int) -> float:
@@ -123,14 +137,14 @@ def _step_s(system: System, tier: int, proto: Protocol) -> float:
 
 
 def _bandwidth(system: System, volumes: dict[int, float],
-               proto: Protocol) -> tuple[float, str]:
+               proto: Protocol) -> tuple[float, int]:
     """Seconds per byte of S and the tier that sets it, from member volumes per tier."""
-    worst, name = 0.0, ""
+    worst, index = 0.0, -1
     for i, vol in volumes.items():
         s_per_byte = vol * 8 / (system.tiers[i].payload_bps * proto.efficiency)
         if s_per_byte > worst:
-            worst, name = s_per_byte, system.tiers[i].name
-    return worst, name
+            worst, index = s_per_byte, i
+    return worst, index
 
 
 def _crossings(system: System, laps: float, minus: float) -> dict[int, float]:
@@ -232,7 +246,8 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
         raise FabricTwinError(f"protocol: unknown {protocol!r} (known: {', '.join(PROTOCOLS)})")
     allowed = protocols_for(system, algorithm)
     if protocol not in allowed:
-        why = " (LL128 needs NVLink on every tier)" if protocol == "LL128" else ""
+        why = (" (LL128 needs every tier to keep 128-byte stores whole)"
+               if protocol == "LL128" else "")
         raise FabricTwinError(f"protocol: {algorithm} cannot run {protocol} on this "
                               f"{system.name} system{why}; it runs {', '.join(allowed)}")
     proto = PROTOCOLS[protocol]
@@ -262,8 +277,14 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
                 vols[i] = vol
     if system.ranks == 1:  # nothing leaves the GPU
         return Cost(algorithm, protocol, system.launch_s, 0.0, "")
-    s_per_byte, bottleneck = _bandwidth(system, vols, proto)
-    return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte, bottleneck)
+    s_per_byte, index = _bandwidth(system, vols, proto)
+    if index < 0:
+        return Cost(algorithm, protocol, system.launch_s + latency, 0.0, "")
+    eff = proto.efficiency * (system.tiers[index].reduction_efficiency
+                              if stages is not None and stages[index] == "nvls" else 1.0)
+    pipe = pipe_for(system, collective, algorithm, protocol, index, eff)
+    return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte,
+                system.tiers[index].name, pipe)
 
 
 def step_latency_s(system: System, tier: int, proto: Protocol) -> float:

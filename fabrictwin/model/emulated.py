@@ -11,7 +11,8 @@ source of truth (docs/projection.md, "Endpoint costs"):
   emulated links already delay, so no latency is paid twice;
 - ``rate_bps[t]``: a transfer crossing tier ``t`` moves payload no faster than one GPU
   pushes through that tier with that protocol (the link layer's efficiency times the
-  protocol's: LL carries a flag with every 4 bytes), however fast the emulated wire is.
+  protocol's: LL carries a flag with every 4 bytes) on the channels NCCL runs at this
+  size (:mod:`.pipeline`), however fast the emulated wire is.
 
 With the fabric uncongested the emulated time then equals the model's; what differs
 is what the emulator saw and the model assumes away (queues, collisions, pauses).
@@ -23,7 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.algorithm import choose, options
 from fabrictwin.model.collectives import PROTOCOLS, step_latency_s
 from fabrictwin.model.predict import Prediction, predict
 from fabrictwin.model.system import System, build_system
@@ -107,9 +111,12 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
     >>> c.protocol, round(c.launch_s * 1e6, 1), round(c.rate_bps[0] / 8e9)
     ('LL128', 4.0, 338)
     """
-    p = prediction(system, collective, algorithm, size_bytes)
-    proto = PROTOCOLS[str(p.protocol[0])]
+    costs = options(system, collective, model_algorithm(algorithm, system))
+    cost = costs[int(choose(np.array([size_bytes]), costs)[0])]
+    proto = PROTOCOLS[cost.protocol]
+    # fewer channels and smaller chunks at this size (model.pipeline): a slower endpoint
+    slower = float(cost.pipe.factor(np.array([size_bytes]))[0]) if cost.pipe else 1.0
     return EndpointCharges(
-        algorithm=str(p.algorithm[0]), protocol=proto.name, launch_s=system.launch_s,
+        algorithm=cost.algorithm, protocol=proto.name, launch_s=system.launch_s,
         step_s=tuple(step_latency_s(system, i, proto) for i in range(len(system.tiers))),
-        rate_bps=tuple(t.rank_payload_bps * proto.efficiency for t in system.tiers))
+        rate_bps=tuple(t.rank_payload_bps * proto.efficiency / slower for t in system.tiers))

@@ -47,9 +47,8 @@ def predict(system: System, collective: str, size_bytes: np.ndarray | list[int] 
         raise FabricTwinError("size: every size must be a positive number of bytes")
     choices = options(system, collective, algorithm, protocol)
     pick = choose(sizes, choices)
-    latency = np.array([c.latency_s for c in choices])[pick]
-    s_per_byte = np.array([c.s_per_byte for c in choices])[pick]
-    time_s = latency + sizes * s_per_byte
+    times = np.array([c.time_s(sizes) for c in choices])
+    time_s = np.take_along_axis(times, pick[None, :], axis=0)[0]
     # a lone GPU with no launch cost takes no time at all
     algbw = np.divide(sizes, time_s, out=np.full_like(sizes, np.inf), where=time_s > 0) / 1e9
     return Prediction(

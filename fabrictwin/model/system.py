@@ -1,5 +1,10 @@
 """A system as the projection model sees it: tiers of members, each with derived figures.
 
+LL128 runs on every tier built here: NVLink keeps 128-byte stores whole, and NCCL
+enables LL128 over the network too (``src/graph/tuning.cc``: Hopper and later when the
+NIC is reached through PCIe switches or C2C, up to PXN; Ampere up to PXB), because a
+GPUDirect RDMA NIC writes each 128-byte line in order into GPU memory.
+
 A tier groups ``size`` members of the tier below: GPUs into a scale-up domain (a
 hyper-node), hyper-nodes into a data centre's scale-out fabric, data centres into
 a scale-across mesh. Every figure is derived from the hardware profile:
@@ -57,17 +62,19 @@ class Tier:
     sync_s: float
     fence_s: float = 0.0
     reduction_efficiency: float = 0.0
-    ll128: bool = False  # the tier keeps 128-byte GPU stores whole (NVLink does)
+    ll128: bool = False  # the tier keeps 128-byte GPU stores whole (NVLink, GPUDirect RDMA NICs)
     ordered: bool = False  # a flag sent after data arrives after it (RDMA on one QP)
 
 
 @dataclass(frozen=True)
 class System:
-    """Tiers, innermost first, and the fixed cost of one collective call."""
+    """Tiers, innermost first, the fixed cost of one collective call, NCCL's channels."""
 
     name: str
     tiers: tuple[Tier, ...]
     launch_s: float
+    channels: int = 32      # ring/tree channels (CTAs) at full size
+    nvls_channels: int = 16  # NVLink SHARP channels
 
     @property
     def ranks(self) -> int:
@@ -186,7 +193,7 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
         tiers.append(Tier("scale-out", nodes // dcs, payload_bps=node_bps * eff,
                           line_bps=node_bps, rank_payload_bps=rank_bps * eff,
                           hop_s=out_hop_s, sync_s=up.sync_s, fence_s=up.fence_s,
-                          ordered=True))
+                          ll128=True, ordered=True))
         if dcs > 1:
             if dci is None:
                 raise FabricTwinError("dci: more than one DC needs a DCI link profile")
@@ -196,7 +203,8 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
             tiers.append(Tier("scale-across", dcs, payload_bps=dc_bps * eff, line_bps=dc_bps,
                               rank_payload_bps=min(rank_bps, dc_bps) * eff,
                               hop_s=out_hop_s + across_ns * 1e-9, sync_s=up.sync_s,
-                              fence_s=up.fence_s, ordered=True))
+                              fence_s=up.fence_s, ll128=True, ordered=True))
     elif dcs > 1:
         raise FabricTwinError(f"dcs: {dcs} DCs need more than one node")
-    return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9)
+    return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9, channels=gpu.channels,
+                  nvls_channels=gpu.nvls_channels)

@@ -49,7 +49,7 @@ def test_small_messages_ring_large_messages_nvlink_sharp(lib):
 def test_low_latency_protocol_for_small_messages(lib):
     system = build_system(lib.load("dgx-a100"), 32, switch=lib.load("tomahawk5-51t2"))
     p = predict(system, "all_reduce", [8, 8 << 30])
-    assert p.protocol[0] == "LL" and p.protocol[1] == "Simple"
+    assert p.protocol[0] in ("LL", "LL128") and p.protocol[1] == "Simple"
     assert p.algorithm[0] == "tree"  # log-depth latency across nodes
 
 
@@ -65,3 +65,18 @@ def test_explicit_choice_is_kept(lib):
 def test_point_to_point_is_direct(lib, collective):
     p = predict(build_system(lib.load("dgx-h100"), 8), collective, [1 << 20])
     assert p.algorithm[0] == "direct" and p.protocol[0] == "Simple"
+
+
+def test_algorithm_by_size_nvls_takes_over_from_ring_on_one_h100_node(lib):
+    system = build_system(lib.load("dgx-h100"), 8)
+    p = predict(system, "all_reduce", SIZES)
+    small, large = p.size_bytes <= 1 << 20, p.size_bytes >= 64 << 20
+    assert set(p.algorithm[small]) <= {"ring", "tree"}
+    assert set(p.protocol[small]) <= {"LL", "LL128"}  # small messages: no chunk handshakes
+    assert set(p.algorithm[large]) == {"nvls"}
+
+
+def test_algorithm_by_size_across_nodes(lib):
+    system = build_system(lib.load("dgx-h100"), 32, switch=lib.load("tomahawk5-51t2"))
+    p = predict(system, "all_reduce", [8, 8 << 30])
+    assert p.algorithm[0] in ("tree", "ring") and p.algorithm[1] == "nvls"

@@ -64,8 +64,12 @@ def test_ring_all_reduce_alpha_beta(n, protocol):
     t = tier(size=n, ll128=True)
     system = System("x", (t,), launch_s=4e-6)
     size = np.array([8.0, 1e6, 8e9])
+    c = cost(system, "all_reduce", "ring", protocol)
+    factor = c.pipe.factor(size)  # fewer channels below nccl's thresholds (model.pipeline)
+    assert factor[-1] == pytest.approx(1.0)
     expected = (4e-6 + 2 * (n - 1) * step_s(t, protocol)
-                + 2 * (n - 1) / n * size * 8 / (t.payload_bps * PROTOCOLS[protocol].efficiency))
+                + 2 * (n - 1) / n * size * 8 / (t.payload_bps * PROTOCOLS[protocol].efficiency)
+                * factor)
     got = predict(system, "all_reduce", size, "ring", protocol)
     np.testing.assert_allclose(got.time_s, expected, rtol=1e-12)
     # busbw tends to the payload rate times the protocol efficiency
@@ -208,10 +212,18 @@ def test_nvls_needs_in_switch_reduction(lib):
         predict(system, "all_reduce", [1 << 20], "nvls")
 
 
-def test_ll128_needs_nvlink_on_every_tier(lib):
+def test_ll128_runs_across_nodes_on_hopper(lib):
+    # NCCL enables LL128 over IB/RoCE NICs on Hopper (tuning.cc): --algo ring --protocol LL128
     system = build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2"))
+    c = cost(system, "all_reduce", "ring", "LL128")
+    assert c.s_per_byte > 0 and c.pipe.overhead_bytes == 0.0  # flags in every line
+
+
+def test_ll128_needs_every_tier_to_keep_lines_whole():
+    up = tier(size=8, ll128=True)
+    out = tier("scale-out", size=2, payload_bps=3.2e12, ordered=True)  # ll128 False
     with pytest.raises(FabricTwinError, match="cannot run LL128"):
-        cost(system, "all_reduce", "ring", "LL128")
+        cost(System("x", (up, out), launch_s=0.0), "all_reduce", "ring", "LL128")
 
 
 @pytest.mark.parametrize("bad", [[0], [-1], [float("nan")], [[1, 2]]])

@@ -1,0 +1,50 @@
+"""NCCL's channel ramp and chunk handshakes (fabrictwin.model.pipeline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fabrictwin.model import build_system, cost, size_sweep
+from fabrictwin.model.pipeline import BYTES_PER_CHANNEL, chunk_overhead_s
+
+SIZES = size_sweep(8, 16 << 30)
+
+
+@pytest.mark.parametrize("protocol", ["LL", "LL128", "Simple"])
+def test_channel_ramp_is_monotonic_and_reaches_all_channels(lib, protocol):
+    system = build_system(lib.load("dgx-h100"), 8)
+    pipe = cost(system, "all_reduce", "ring", protocol).pipe
+    active = pipe.active_channels(SIZES)
+    assert np.all(np.diff(active) >= 0)
+    assert active[0] == 1 and active[-1] == system.channels == 32
+    # full channels from channels x threads x threshold (x ranks for ring LL)
+    full = 32 * BYTES_PER_CHANNEL[protocol] * (8 if protocol == "LL" else 1)
+    assert pipe.active_channels([full])[0] == 32
+    assert pipe.active_channels([full / 2])[0] == 16
+
+
+@pytest.mark.parametrize("algo", ["ring", "tree", "nvls"])
+def test_bandwidth_factor_falls_to_one_with_size(lib, algo):
+    system = build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2"))
+    c = cost(system, "all_reduce", algo, "Simple")
+    factor = c.pipe.factor(SIZES)
+    assert np.all(factor >= 1.0 - 1e-12)
+    assert factor[-1] == pytest.approx(1.0)
+    # time never falls as the size grows, though the rate does
+    t = c.time_s(SIZES)
+    assert np.all(np.diff(t) >= 0)
+
+
+def test_nvls_mid_size_slower_than_asymptote(lib):
+    system = build_system(lib.load("dgx-h100"), 8)
+    c = cost(system, "all_reduce", "nvls", "Simple")
+    assert c.pipe.chunk_bytes([1 << 20])[0] < c.pipe.chunk_bytes([8 << 30])[0] == 128 << 10
+    assert c.pipe.factor([64 << 20])[0] > 1.05
+
+
+def test_chunk_overhead_is_simple_only(lib):
+    system = build_system(lib.load("dgx-h100"), 8)
+    up = system.tiers[0]
+    assert chunk_overhead_s(system, 0, "Simple") == pytest.approx(up.sync_s + up.fence_s)
+    assert chunk_overhead_s(system, 0, "LL") == chunk_overhead_s(system, 0, "LL128") == 0.0
