@@ -44,8 +44,14 @@ FLAT = ("ring", "hd", "direct")
 STAGES = ("ring", "hd", "tree", "chain", "nvls")
 #: Named hierarchical algorithms: NCCL's Tree (a chain in the node, double binary trees
 #: across nodes) and NVLS (NVLink SHARP in the node; NCCL's NVLSTree across nodes).
-NAMED = {"tree": ("chain", "tree", "tree"), "nvls": ("nvls", "tree", "tree")}
-ALGORITHMS = ("ring", "tree", "nvls", "hd", "direct")
+NAMED = {"tree": ("chain", "tree", "tree"), "nvls": ("nvls", "tree", "tree"),
+         "phased": ("ring", "ring", "ring")}
+#: Named algorithms whose stages run one after another rather than pipelined: the
+#: emulator's hierarchical all-reduce (reduce-scatter in the node, all-reduce across,
+#: all-gather in the node, each phase on the whole buffer). NCCL pipelines its stages
+#: over chunks ("ring/ring" here), so the slowest tier alone sets its pace.
+PHASED = ("phased",)
+ALGORITHMS = ("ring", "tree", "nvls", "hd", "direct", "phased")
 NVLS_STAGES = 4
 
 
@@ -280,9 +286,12 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     s_per_byte, index = _bandwidth(system, vols, proto)
     if index < 0:
         return Cost(algorithm, protocol, system.launch_s + latency, 0.0, "")
+    if algorithm in PHASED:  # one phase after another: the tiers' times add up
+        s_per_byte = sum(_bandwidth(system, {i: v}, proto)[0] for i, v in vols.items())
     eff = proto.efficiency * (system.tiers[index].reduction_efficiency
                               if stages is not None and stages[index] == "nvls" else 1.0)
-    pipe = pipe_for(system, collective, algorithm, protocol, index, eff)
+    pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
+                    protocol, index, eff)
     return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte,
                 system.tiers[index].name, pipe)
 

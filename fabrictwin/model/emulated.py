@@ -86,10 +86,10 @@ def model_algorithm(algorithm: str, system: System) -> str:
     >>> lib = ProfileLibrary()
     >>> s = build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2"))
     >>> model_algorithm("hierarchical", s), model_algorithm("ring", s)
-    ('ring/ring', 'ring')
+    ('phased', 'ring')
     """
-    if algorithm == "hierarchical":
-        return "/".join("ring" for _ in system.tiers)
+    if algorithm == "hierarchical":  # its phases run one after another, not pipelined
+        return "phased"
     if algorithm not in _FLAT:
         raise FabricTwinError(f"model: no model of the emulated algorithm {algorithm!r}")
     return _FLAT[algorithm]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fabrictwin.model import predict
+from fabrictwin.model.algorithm import choose, options
 from fabrictwin.model.emulated import prediction, system_of
 from fabrictwin.topologies.graph import hosts
 from fabrictwin.topologies.registry import build_topology
@@ -23,7 +25,8 @@ def fake_run(tmp: Path, slowdown: float, **counters) -> Path:
     rows = []
     for size in (1 << 20, 4 << 20, 16 << 20):
         p = prediction(system, "all_reduce", "hierarchical", size)
-        lat = float(predict(system, "all_reduce", [1], "ring/ring").time_s[0]) * 1e6
+        costs = options(system, "all_reduce", "phased")
+        lat = costs[int(choose(np.array([size]), costs)[0])].latency_s * 1e6
         model_us = float(p.time_s[0]) * 1e6
         time_us = lat + (model_us - lat) * slowdown
         rows.append({"size_bytes": size, "ok": True, "time_us": time_us,
@@ -49,8 +52,8 @@ def test_a_congested_run_projects_slower_than_the_ideal_model(tmp_path):
     (m,) = doc["measured"]
     g = build_topology(SPEC)  # the run's bottleneck tier by the model is the one measured
     small = system_of(g, hosts(g))
-    assert m["tier"] == predict(small, "all_reduce", [16 << 20], "ring/ring").bottleneck[0]
-    assert m["efficiency"] == pytest.approx(0.5, rel=0.05)
+    assert m["tier"] == predict(small, "all_reduce", [16 << 20], "phased").bottleneck[0]
+    assert m["efficiency"] == pytest.approx(0.5, rel=1e-6)
     assert m["evidence"]["pfc_pauses"] == 120
     (row,) = doc["results"]
     assert doc["gpus"] == 512 and doc["nodes"] == 64

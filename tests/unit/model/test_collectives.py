@@ -231,3 +231,17 @@ def test_sizes_must_be_positive(lib, bad):
     system = build_system(lib.load("dgx-h100"), 8)
     with pytest.raises(FabricTwinError, match="size"):
         predict(system, "all_reduce", bad)
+
+
+def test_phased_stages_add_their_times_where_pipelined_stages_take_the_slowest():
+    """The emulator's hierarchical all-reduce runs its phases one after another."""
+    from fabrictwin.hardware.profiles import ProfileLibrary
+    from fabrictwin.model import build_system
+    lib = ProfileLibrary()
+    s = build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2"))
+    piped = cost(s, "all_reduce", "ring/ring", "Simple")
+    phased = cost(s, "all_reduce", "phased", "Simple")
+    assert phased.latency_s == piped.latency_s
+    per_tier = [2 * (t.size - 1) / t.size * 8 / t.payload_bps for t in s.tiers]
+    assert piped.s_per_byte == pytest.approx(max(per_tier))
+    assert phased.s_per_byte == pytest.approx(sum(per_tier))

@@ -32,7 +32,7 @@ def test_a_plain_clos_has_no_model():
 def test_emulated_names_map_to_the_model():
     g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
     s = system_of(g, hosts(g))
-    assert model_algorithm("hierarchical", s) == "ring/ring"
+    assert model_algorithm("hierarchical", s) == "phased"
     assert model_algorithm("chain", s) == "ring"
     with pytest.raises(FabricTwinError, match="no model"):
         model_algorithm("butterfly", s)

@@ -8,7 +8,7 @@ from fabrictwin.model.emulated import EndpointCharges
 from fabrictwin.runs.endpoint import transfer_charges
 from fabrictwin.traffic.collectives import build_schedule
 
-CHARGES = EndpointCharges("ring/ring", "LL", launch_s=4e-6, step_s=(1e-6, 5e-6),
+CHARGES = EndpointCharges("phased", "LL", launch_s=4e-6, step_s=(1e-6, 5e-6),
                           rate_bps=(2e12, 2e11))
 
 
