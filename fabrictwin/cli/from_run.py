@@ -119,8 +119,9 @@ def project_from_run(args: argparse.Namespace, lib: ProfileLibrary,
                          "slowdown": float(taught.time_s[i] / ideal.time_s[i]),
                          "bottleneck": str(taught.bottleneck[i])})
     out = {**inputs, "from_run": str(args.from_run),
-           "measured": [{"tier": m.tier, "efficiency": m.efficiency, "source": m.source,
-                         "evidence": dict(m.evidence)} for m, _ in measurements],
+           "measured": [{"tier": m.tier, "efficiency": m.efficiency, "applied": m.applied,
+                         "note": m.note, "source": m.source, "evidence": dict(m.evidence)}
+                        for m, _ in measurements],
            "from_model": "every other tier's rates, all latencies and the launch cost",
            "results": rows}
     if args.json:
@@ -141,7 +142,6 @@ def project_from_run(args: argparse.Namespace, lib: ProfileLibrary,
     console.print(t)
     for m, _ in measurements:
         ev = ", ".join(f"{k} {v}" for k, v in m.evidence.items())
-        console.print(f"measured: {m.tier} payload rate x {m.efficiency:.3f}, from {m.source}; "
-                      f"{ev}", soft_wrap=True)
+        console.print(f"measured: {m.note}, from {m.source}; {ev}", soft_wrap=True)
     console.print(f"model: {out['from_model']}")
     return 0

@@ -35,6 +35,20 @@ class Measurement:
     source: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def applied(self) -> float:
+        """What the projection applies: a run no slower than the model (efficiency above
+        1, within the emulator's noise) keeps the model's ideal rate, and says so
+        (:attr:`note`); a projection never beats the hardware's ideal."""
+        return min(self.efficiency, 1.0)
+
+    @property
+    def note(self) -> str:
+        if self.efficiency <= 1.0:
+            return f"{self.tier} payload rate x {self.efficiency:.3f}"
+        return (f"{self.tier} payload rate x 1 (measured {self.efficiency:.3f}: no slower "
+                "than the model, whose ideal rate is kept)")
+
 
 def efficiency_of_rows(rows: Sequence[Mapping[str, Any]],
                        latency_us: Sequence[float]) -> tuple[float, list[float]]:
@@ -122,6 +136,7 @@ def calibrate(system: System, measurements: Sequence[Measurement]) -> System:
                                   f"got {m.efficiency}")
         i = names.index(m.tier)
         t = tiers[i]
-        tiers[i] = replace(t, payload_bps=t.payload_bps * m.efficiency,
-                           rank_payload_bps=t.rank_payload_bps * m.efficiency)
+        eff = m.applied
+        tiers[i] = replace(t, payload_bps=t.payload_bps * eff,
+                           rank_payload_bps=t.rank_payload_bps * eff)
     return replace(system, tiers=tuple(tiers))

@@ -95,3 +95,12 @@ def test_bad_runs_are_refused_in_one_line(tmp_path, setup, message):
     out = run_cli("project", "--from-run", str(setup(tmp_path)), "--nodes", "4")
     assert out.returncode == 2 and message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_faster_than_the_model_keeps_the_ideal_rate_and_says_so(tmp_path):
+    doc = project("--from-run", str(fake_run(tmp_path, 0.8)), "--nodes", "64", "--size", "64M")
+    (m,) = doc["measured"]
+    assert m["efficiency"] == pytest.approx(1.25) and m["applied"] == 1.0
+    assert "ideal rate is kept" in m["note"]
+    (row,) = doc["results"]
+    assert row["projected_time_us"] == pytest.approx(row["model_time_us"])
