@@ -9,6 +9,7 @@ HBM) and a number, ``1e6`` included, is bytes. Rates are always SI, as NIC vendo
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -30,13 +31,17 @@ def _read(value: object, what: str, pattern: re.Pattern[str], kind: str,
     if isinstance(value, bool):
         raise FabricTwinError(f"{what}: expected a number, got a boolean")
     if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+        num = float(value)
+    elif not isinstance(value, str):
         raise FabricTwinError(f"{what}: expected a number or a string, got {type(value).__name__}")
-    m = pattern.match(value.strip())
-    if not m:
-        raise FabricTwinError(f"{what}: cannot read {value!r} as {kind}")
-    return float(m.group(1)) * scale(m)
+    else:
+        m = pattern.match(value.strip())
+        if not m:
+            raise FabricTwinError(f"{what}: cannot read {value!r} as {kind}")
+        num = float(m.group(1)) * scale(m)
+    if not math.isfinite(num):  # 1e400, .inf, .nan: no quantity of hardware
+        raise FabricTwinError(f"{what}: {value!r} is not a finite {kind.split(' (')[0][2:]}")
+    return num
 
 
 def _rate_scale(m: re.Match[str]) -> float:

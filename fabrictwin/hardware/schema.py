@@ -9,8 +9,9 @@ function ``(value, what) -> value``) or by its type (nested dataclass, ``int``,
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,8 @@ def read_int(value: Any, what: str) -> int:
 def read_float(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FabricTwinError(f"{what}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise FabricTwinError(f"{what}: expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -124,12 +127,48 @@ def positive(name: str, value: float) -> None:
         raise FieldError(name, f"must be positive, got {value}")
 
 
+#: Alias references a YAML document may hold: anchors are handy, but a few hundred
+#: bytes of nested aliases expand to gigabytes (a "billion laughs" document).
+MAX_YAML_ALIASES = 64
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys and alias bombs, each in one line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name): "
+                                     "refused, they can expand without bound")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.YAMLError(f"line {line}: key {key!r} given twice")
+            seen.add(key if isinstance(key, Hashable) else id(key))
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; unreadable or invalid files raise one line with the file name."""
+    """Parse a YAML file; unreadable, non-UTF-8 or invalid files (duplicate keys, alias
+    bombs included) raise one line with the file name."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise FabricTwinError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise FabricTwinError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -23,19 +23,31 @@ from fabrictwin.topologies.multidc import multi_dc
 from fabrictwin.topologies.rail import rail_optimized
 from fabrictwin.units import parse_latency_ns, parse_rate_bps
 
+#: Largest count a spec parameter takes, checked before any graph is built (the builders'
+#: own radix and size checks come after): larger fabrics exhaust memory first.
+MAX_COUNT = 4096
+#: Largest length (cable metres, fibre kilometres) a spec parameter takes.
+MAX_LENGTH = 1e6
+
 
 def _int(value: str, what: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise FabricTwinError(f"{what}: expected an integer, got {value!r}") from None
+    if not 0 <= number <= MAX_COUNT:
+        raise FabricTwinError(f"{what}: expected 0 to {MAX_COUNT}, got {number}")
+    return number
 
 
 def _float(value: str, what: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise FabricTwinError(f"{what}: expected a number, got {value!r}") from None
+    if not 0 <= number <= MAX_LENGTH:  # NaN and infinities fail here too
+        raise FabricTwinError(f"{what}: expected a length from 0 to {MAX_LENGTH:g}, got {value}")
+    return number
 
 
 def _bool(value: str, what: str) -> bool:
