@@ -1,31 +1,23 @@
 """Alpha-beta cost of a collective on a tiered system: time = latency + size x seconds/byte.
 
-Bandwidth term. Every algorithm sends a known volume out of each member of each tier,
-in units of the collective's size S (nccl-tests' S: the buffer of all_reduce, the
-whole gathered array of all_gather/reduce_scatter/alltoall). A member (GPU, hyper-node,
-DC) sends it at its payload rate times the protocol's efficiency. Tiers work on
-different chunks at once (NCCL pipelines them), so the slowest tier sets the pace:
+Bandwidth term. Every algorithm sends a known volume out of each member (GPU,
+hyper-node, DC) of each tier, in units of nccl-tests' size S, at the member's payload
+rate times the protocol's efficiency; the tiers pipeline, so the slowest sets the pace:
 
     seconds/byte = max over tiers t of volume_t / (payload_t x protocol efficiency)
 
-Flat ring over N ranks: every member's egress carries the whole ring's traffic,
-2(N-1)/N x S for all_reduce. Halving-doubling: a member of B ranks sends
-2 B (1 - 1/G) x S out of itself (G members in all): no locality, so it loads the
-upper tiers B times more than a ring. Hierarchical ("a/b/c", one stage per tier):
-member volumes per stage -- ring and halving-doubling 2(n-1)/n, double binary tree
-2 (1 for n = 2: the tree is one edge), chain 2 (1 for n = 2), NVLink SHARP
-(1 + 1/n)/e, because every GPU sends S to the switch and receives its reduced 1/n
-back, then multicasts its 1/n and receives S, at a fraction e of the payload rate.
+Flat ring over N ranks: each member's egress carries 2(N-1)/N x S (all_reduce).
+Halving-doubling: a member of B ranks sends 2 B (1 - 1/G) x S (G members): no
+locality. Hierarchical ("a/b/c", one stage per tier): ring and halving-doubling
+2(n-1)/n, double binary tree and chain 2 (1 for n = 2), NVLink SHARP (1 + 1/n)/e
+(S to the switch, 1/n reduced back, 1/n multicast, S received; e of the rate).
 
-Latency term: NCCL's own (:mod:`.latency`): a base cost per call for the algorithm and
-protocol, plus, for every step on the critical path, NCCL's per-step cost for the
-tier's hardware (NVLink or network), algorithm and protocol. This module counts the
-steps: ring 2(n-1) for all_reduce (n-1 for all_gather/reduce_scatter), split over
-the tiers they cross; tree 2(ranks per node - 1) chain steps and 2 log2(members)
-tree steps per tier above; NVLS one NVLS step (NVLSTree: and the trees above).
+Latency term: NCCL's (:mod:`.latency`): a base cost per call, plus NCCL's per-step
+cost (tier hardware, algorithm, protocol) for each step this module counts: ring
+2(n-1) for all_reduce, split over the tiers crossed; tree 2(ranks per node - 1) chain
+steps and 2 log2(members) per tier above; NVLS one step (NVLSTree: and the trees).
 
-Protocol efficiency: LL stores 4 bytes of data with a 4-byte flag (1/2); LL128 120
-bytes of data and an 8-byte flag per 128-byte line (15/16); Simple only data.
+Protocol efficiency: LL 4 data bytes per 8 (1/2); LL128 120 per 128; Simple all data.
 """
 
 from __future__ import annotations
@@ -36,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.model.latency import STAGE_FAMILY, base_s, step_s
+from fabrictwin.model.latency import STAGE_FAMILY, base_s, ll_efficiency, step_s
 from fabrictwin.model.pipeline import Pipe, pipe_for
 from fabrictwin.model.system import System
 
@@ -139,12 +131,21 @@ def _kind(stages: tuple[str, ...], i: int) -> str:
     return "nvls" if kind == "tree" and stages[0] == "nvls" else kind
 
 
-def _bandwidth(system: System, volumes: dict[int, float],
-               proto: Protocol) -> tuple[float, int]:
+def efficiency(system: System, tier: int, proto: Protocol, algorithm: str = "ring") -> float:
+    """Payload fraction of tier ``tier``'s rate that ``proto`` gets with ``algorithm``
+    (LL: also NCCL's LL ceilings, :func:`.latency.ll_efficiency`)."""
+    if proto.name != "LL":
+        return proto.efficiency
+    return ll_efficiency(system, tier, proto.efficiency, algorithm)
+
+
+def _bandwidth(system: System, volumes: dict[int, float], proto: Protocol,
+               algorithm: str = "ring") -> tuple[float, int]:
     """Seconds per byte of S and the tier that sets it, from member volumes per tier."""
     worst, index = 0.0, -1
     for i, vol in volumes.items():
-        s_per_byte = vol * 8 / (system.tiers[i].payload_bps * proto.efficiency)
+        rate = system.tiers[i].payload_bps * efficiency(system, i, proto, algorithm)
+        s_per_byte = vol * 8 / rate
         if s_per_byte > worst:
             worst, index = s_per_byte, i
     return worst, index
@@ -282,12 +283,12 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     if system.ranks == 1:  # nothing leaves the GPU
         return Cost(algorithm, protocol, system.launch_s, 0.0, "")
     latency += base_s(system, algorithm, stages, protocol)
-    s_per_byte, index = _bandwidth(system, vols, proto)
+    s_per_byte, index = _bandwidth(system, vols, proto, algorithm)
     if index < 0:
         return Cost(algorithm, protocol, latency, 0.0, "")
     if algorithm in PHASED:  # one phase after another: the tiers' times add up
         s_per_byte = sum(_bandwidth(system, {i: v}, proto)[0] for i, v in vols.items())
-    eff = proto.efficiency * (system.tiers[index].reduction_efficiency
+    eff = efficiency(system, index, proto, algorithm) * (system.tiers[index].reduction_efficiency
                               if stages is not None and stages[index] == "nvls" else 1.0)
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)

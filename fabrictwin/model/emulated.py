@@ -13,7 +13,8 @@ source of truth (docs/projection.md, "Endpoint costs"):
   off what the emulated links already delay, so no latency is paid twice;
 - ``rate_bps[t]``: a transfer crossing tier ``t`` moves payload no faster than one GPU
   pushes through that tier with that protocol (the link layer's efficiency times the
-  protocol's: LL carries a flag with every 4 bytes) on the channels NCCL runs at this
+  protocol's: LL carries a flag with every 4 bytes, and stays under NCCL's LL ceiling,
+  :func:`~fabrictwin.model.collectives.efficiency`) on the channels NCCL runs at this
   size (:mod:`.pipeline`), however fast the emulated wire is.
 
 With the fabric uncongested the emulated time then equals the model's; what differs
@@ -30,7 +31,12 @@ import numpy as np
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.model.algorithm import choose, options
-from fabrictwin.model.collectives import PROTOCOLS, base_latency_s, step_latency_s
+from fabrictwin.model.collectives import (
+    PROTOCOLS,
+    base_latency_s,
+    efficiency,
+    step_latency_s,
+)
 from fabrictwin.model.predict import Prediction, predict
 from fabrictwin.model.system import System, build_system
 
@@ -123,4 +129,5 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
         launch_s=base_latency_s(system, cost.algorithm, proto.name),
         step_s=tuple(step_latency_s(system, i, proto, cost.algorithm)
                      for i in range(len(system.tiers))),
-        rate_bps=tuple(t.rank_payload_bps * proto.efficiency / slower for t in system.tiers))
+        rate_bps=tuple(t.rank_payload_bps * efficiency(system, i, proto, cost.algorithm) / slower
+                       for i, t in enumerate(system.tiers)))

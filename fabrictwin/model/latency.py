@@ -26,6 +26,15 @@ physical extra, ``Tier.extra_s`` (DCI routers and fibre), so distance still matt
 NCCL adds ``latencyInter`` a second time for Simple (the GPUDirect flush); that flush
 is a local PCIe read, so the fibre is counted once here.
 
+NCCL pairs its cheap LL latency with a low LL bandwidth: a ring's LL bus bandwidth is
+at most ``llMaxBw`` (lines 177-183, 327): in one node by GPU generation (Ampere 87.7,
+Hopper 141, Blackwell 282 GB/s), across nodes by CPU (x86 Intel, NCCL's default row:
+39 GB/s on two nodes, 20.4 on more), and a tree's is a further 1/3.8 of its bus
+bandwidth (line 332). :func:`ll_ceiling_Bps` and :data:`TREE_LL_FACTOR` carry those
+two rules over to the model's LL rates; without them NCCL's LL latency would come
+with the model's far faster LL (half the link rate) and win sizes NCCL runs LL128 or
+Simple for.
+
 Algorithms NCCL has no constants for -- halving-doubling, direct (alltoall/sendrecv),
 the emulator's phased all-reduce and explicit staged forms such as ``ring/tree`` --
 use the ring's base, and per step the ring's constants for ``ring`` and ``hd`` stages,
@@ -34,6 +43,8 @@ tier's hardware. Those are estimates by analogy, not NCCL's figures.
 """
 
 from __future__ import annotations
+
+import math
 
 from fabrictwin.model.system import System
 
@@ -54,6 +65,12 @@ HW_US = {
 #: getNetOverhead: 1 us (x86 Intel and the default; 2 us on AMD), x3 for Simple (line 408).
 NET_OVERHEAD_US = 1.0
 SIMPLE_NET_OVERHEAD_FACTOR = 3
+#: llMaxBws (GB/s of bus bandwidth): one node by GPU name, several nodes (x86 Intel row).
+LL_MAX_ONE_NODE_GBPS = (("V100", 39.0), ("A100", 87.7), ("H100", 141.0), ("H200", 141.0),
+                        ("B200", 282.0), ("B300", 282.0))
+LL_MAX_TWO_NODES_GBPS, LL_MAX_MORE_NODES_GBPS = 39.0, 20.4
+#: Tree LL bus bandwidth over the tree's (Simple) bus bandwidth (line 332).
+TREE_LL_FACTOR = 1 / 3.8
 #: Our stages and algorithms -> the NCCL algorithm whose constants they use.
 STAGE_FAMILY = {"ring": "ring", "hd": "ring", "tree": "tree", "chain": "tree", "nvls": "nvls"}
 
@@ -104,3 +121,19 @@ def step_s(system: System, tier: int, protocol: str, kind: str = "ring") -> floa
     if system.tiers[0].size == 1 and kind in ("ring", "tree"):
         kind = "tree"  # one GPU per node: NCCL uses the tree's network latency
     return HW_US["NET"][kind][p] * US + system.tiers[tier].extra_s
+
+
+def ll_ceiling_Bps(system: System) -> float:
+    """NCCL's ``llMaxBw``: the most LL bus bandwidth one member reaches (bytes/s)."""
+    nodes = system.ranks // system.tiers[0].size
+    if nodes > 1:
+        return (LL_MAX_TWO_NODES_GBPS if nodes == 2 else LL_MAX_MORE_NODES_GBPS) * 1e9
+    name = system.gpu_model.upper()
+    return next((gbps * 1e9 for key, gbps in LL_MAX_ONE_NODE_GBPS if key in name), math.inf)
+
+
+def ll_efficiency(system: System, tier: int, efficiency: float, algorithm: str) -> float:
+    """LL's payload fraction of tier ``tier``'s rate under NCCL's rules: the tree's
+    1/3.8, and no more than ``llMaxBw`` per member."""
+    eff = TREE_LL_FACTOR if algorithm == "tree" else efficiency
+    return min(eff, 8 * ll_ceiling_Bps(system) / system.tiers[tier].payload_bps)

@@ -81,6 +81,7 @@ class System:
     launch_s: float
     channels: int = 32      # ring/tree channels (CTAs) at full size
     nvls_channels: int = 16  # NVLink SHARP channels
+    gpu_model: str = ""      # the GPU's name (its generation sets NCCL's LL ceiling, .latency)
 
     @property
     def ranks(self) -> int:
@@ -214,4 +215,4 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
     elif dcs > 1:
         raise FabricTwinError(f"dcs: {dcs} DCs need more than one node")
     return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9, channels=gpu.channels,
-                  nvls_channels=gpu.nvls_channels)
+                  nvls_channels=gpu.nvls_channels, gpu_model=gpu.model)
