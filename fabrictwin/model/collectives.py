@@ -1,30 +1,23 @@
 """Alpha-beta cost of a collective on a tiered system: time = latency + size x seconds/byte.
 
-Bandwidth term. Every algorithm sends a known volume out of each member of each tier,
-in units of the collective's size S (nccl-tests' S: the buffer of all_reduce, the
-whole gathered array of all_gather/reduce_scatter/alltoall). A member (GPU, hyper-node,
-DC) sends it at its payload rate times the protocol's efficiency. Tiers work on
-different chunks at once (NCCL pipelines them), so the slowest tier sets the pace:
+Bandwidth term. Every algorithm sends a known volume out of each member (GPU,
+hyper-node, DC) of each tier, in units of nccl-tests' size S, at the member's payload
+rate times the protocol's efficiency; the tiers pipeline, so the slowest sets the pace:
 
     seconds/byte = max over tiers t of volume_t / (payload_t x protocol efficiency)
 
-Flat ring over N ranks: every member's egress carries the whole ring's traffic,
-2(N-1)/N x S for all_reduce. Halving-doubling: a member of B ranks sends
-2 B (1 - 1/G) x S out of itself (G members in all): no locality, so it loads the
-upper tiers B times more than a ring. Hierarchical ("a/b/c", one stage per tier):
-member volumes per stage -- ring and halving-doubling 2(n-1)/n, double binary tree
-2 (1 for n = 2: the tree is one edge), chain 2 (1 for n = 2), NVLink SHARP
-(1 + 1/n)/e, because every GPU sends S to the switch and receives its reduced 1/n
-back, then multicasts its 1/n and receives S, at a fraction e of the payload rate.
+Flat ring over N ranks: each member's egress carries 2(N-1)/N x S (all_reduce).
+Halving-doubling: a member of B ranks sends 2 B (1 - 1/G) x S (G members): no
+locality. Hierarchical ("a/b/c", one stage per tier): ring and halving-doubling
+2(n-1)/n, double binary tree and chain 2 (1 for n = 2), NVLink SHARP (1 + 1/n)/e
+(S to the switch, 1/n reduced back, 1/n multicast, S received; e of the rate).
 
-Latency term. ``launch`` plus, for every step on the critical path, the step's cost
-on the tier it crosses: ``traversals x hop + sync``. A protocol defines the
-traversals: LL and LL128 carry their flag with the data (one); Simple writes data,
-waits for the acknowledgements of a memory fence, then writes a flag (three, plus
-the fence's own cost; over RDMA the flag simply follows the data, one traversal).
+Latency term: NCCL's (:mod:`.latency`): a base cost per call, plus NCCL's per-step
+cost (tier hardware, algorithm, protocol) for each step this module counts: ring
+2(n-1) for all_reduce, split over the tiers crossed; tree 2(ranks per node - 1) chain
+steps and 2 log2(members) per tier above; NVLS one step (NVLSTree: and the trees).
 
-Protocol efficiency: LL stores 4 bytes of data with a 4-byte flag (1/2); LL128 120
-bytes of data and an 8-byte flag per 128-byte line (15/16); Simple only data.
+Protocol efficiency: LL 4 data bytes per 8 (1/2); LL128 120 per 128; Simple all data.
 """
 
 from __future__ import annotations
@@ -35,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.latency import STAGE_FAMILY, base_s, ll_efficiency, step_s
 from fabrictwin.model.pipeline import Pipe, pipe_for
 from fabrictwin.model.system import System
 
@@ -52,20 +46,16 @@ NAMED = {"tree": ("chain", "tree", "tree"), "nvls": ("nvls", "tree", "tree"),
 #: over chunks ("ring/ring" here), so the slowest tier alone sets its pace.
 PHASED = ("phased",)
 ALGORITHMS = ("ring", "tree", "nvls", "hd", "direct", "phased")
-NVLS_STAGES = 4
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str
     efficiency: float  # payload fraction of what the GPU stores
-    traversals: int    # one-way trips across the tier per pipeline step
-    fenced: bool       # a memory fence separates data and flag
 
 
-PROTOCOLS = {p.name: p for p in (Protocol("LL", 0.5, 1, False),
-                                 Protocol("LL128", 120 / 128, 1, False),
-                                 Protocol("Simple", 1.0, 3, True))}
+PROTOCOLS = {p.name: p for p in (Protocol("LL", 0.5), Protocol("LL128", 120 / 128),
+                                 Protocol("Simple", 1.0))}
 
 
 @dataclass(frozen=True)
@@ -135,19 +125,27 @@ def stages_of(system: System, algorithm: str) -> tuple[str, ...] | None:
     return parts
 
 
-def _step_s(system: System, tier: int, proto: Protocol) -> float:
-    t = system.tiers[tier]
-    # over RDMA the flag queues behind the data on the same connection: no ack round trip
-    traversals = 1 if t.ordered else proto.traversals
-    return traversals * t.hop_s + t.sync_s + (t.fence_s if proto.fenced else 0.0)
+def _kind(stages: tuple[str, ...], i: int) -> str:
+    """Whose NCCL constants stage ``i`` uses: trees above NVLS are NCCL's NVLSTree."""
+    kind = STAGE_FAMILY[stages[i]]
+    return "nvls" if kind == "tree" and stages[0] == "nvls" else kind
 
 
-def _bandwidth(system: System, volumes: dict[int, float],
-               proto: Protocol) -> tuple[float, int]:
+def efficiency(system: System, tier: int, proto: Protocol, algorithm: str = "ring") -> float:
+    """Payload fraction of tier ``tier``'s rate that ``proto`` gets with ``algorithm``
+    (LL: also NCCL's LL ceilings, :func:`.latency.ll_efficiency`)."""
+    if proto.name != "LL":
+        return proto.efficiency
+    return ll_efficiency(system, tier, proto.efficiency, algorithm)
+
+
+def _bandwidth(system: System, volumes: dict[int, float], proto: Protocol,
+               algorithm: str = "ring") -> tuple[float, int]:
     """Seconds per byte of S and the tier that sets it, from member volumes per tier."""
     worst, index = 0.0, -1
     for i, vol in volumes.items():
-        s_per_byte = vol * 8 / (system.tiers[i].payload_bps * proto.efficiency)
+        rate = system.tiers[i].payload_bps * efficiency(system, i, proto, algorithm)
+        s_per_byte = vol * 8 / rate
         if s_per_byte > worst:
             worst, index = s_per_byte, i
     return worst, index
@@ -177,7 +175,7 @@ def _flat(system: System, collective: str, algorithm: str,
                      "reduce_scatter": (1, (n - 1) / n), "broadcast": (1, 1.0),
                      "reduce": (1, 1.0)}[collective]
         steps = _crossings(system, laps, laps)
-        latency = sum(c * _step_s(system, i, proto) for i, c in steps.items())
+        latency = sum(c * step_s(system, i, proto.name) for i, c in steps.items())
         return latency, {i: vol for i in active}
     if algorithm == "hd":
         if collective not in ("all_reduce", "all_gather", "reduce_scatter"):
@@ -191,46 +189,47 @@ def _flat(system: System, collective: str, algorithm: str,
             # log2(G_t) exchanges have partners outside a tier-t member; those above are not ours
             above = math.ceil(math.log2(system.members(i + 1))) if i + 1 < len(
                 system.tiers) else 0
-            latency += phases * (math.ceil(math.log2(g)) - above) * _step_s(system, i, proto)
+            latency += phases * (math.ceil(math.log2(g)) - above) * step_s(system, i, proto.name)
         return latency, vols
     # direct: every rank writes straight to its peers
     if collective == "alltoall":
         vols = {i: system.ranks_per_member(i) * (1 - 1 / system.members(i)) for i in active}
         top = active[-1] if active else 0
         # all peers are written at once; the receiver then finds n - 1 flags
-        latency = _step_s(system, top, proto) + (n - 1) * system.tiers[0].sync_s
+        latency = step_s(system, top, proto.name) + (n - 1) * system.tiers[0].sync_s
         return latency, vols
     if collective == "sendrecv":
         # one rank per member sends across, at what that rank alone gets through the tier
         vols = {i: system.tiers[i].payload_bps / system.tiers[i].rank_payload_bps
                 for i in active}
         top = active[-1] if active else 0
-        return _step_s(system, top, proto), vols
+        return step_s(system, top, proto.name), vols
     raise FabricTwinError(f"algorithm: direct implements alltoall and sendrecv, not "
                           f"{collective}")
 
 
-def _stage(system: System, i: int, stage: str, proto: Protocol) -> tuple[float, float]:
+def _stage(system: System, i: int, stages: tuple[str, ...],
+           proto: Protocol) -> tuple[float, float]:
     """Latency and member volume of one all_reduce stage on tier ``i``."""
     t = system.tiers[i]
     n = t.size
+    stage, kind = stages[i], _kind(stages, i)
     if stage in ("ring", "hd"):
         hops = 2 * (n - 1) if stage == "ring" else 2 * math.ceil(math.log2(n))
-        return hops * _step_s(system, i, proto), 2 * (n - 1) / n
-    if stage == "tree":
-        return 2 * math.ceil(math.log2(n)) * _step_s(system, i, proto), 2.0 if n > 2 else 1.0
+        return hops * step_s(system, i, proto.name), 2 * (n - 1) / n
+    if stage == "tree":  # depth floor(log2 n) up and down (NCCL's log2i)
+        return (2 * int(math.log2(n)) * step_s(system, i, proto.name, kind),
+                2.0 if n > 2 else 1.0)
     if stage == "chain":
-        return 2 * (n - 1) * _step_s(system, i, proto), 2.0 if n > 2 else 1.0
-    # nvls: NCCL's kernel scatters the input to the GPUs' switch-mapped buffers, reduces
-    # through the switch (ld_reduce: a round trip), multicasts the result and gathers it
-    # back: four stages handing over with Simple-protocol steps
+        return 2 * (n - 1) * step_s(system, i, proto.name, kind), 2.0 if n > 2 else 1.0
+    # nvls: scatter to the switch-mapped buffers, reduce through the switch, multicast,
+    # gather back: NCCL prices all of it as one NVLS step (25 us over NVLink)
     if t.reduction_efficiency <= 0:
         raise FabricTwinError(f"algorithm: nvls needs in-switch reduction on the {t.name} "
                               f"tier; {system.name} has none")
     if i != 0:
         raise FabricTwinError("algorithm: nvls applies to the scale-up tier only")
-    latency = NVLS_STAGES * _step_s(system, i, PROTOCOLS["Simple"]) + 2 * t.hop_s
-    return latency, (1 + 1 / n) / t.reduction_efficiency
+    return step_s(system, i, proto.name, "nvls"), (1 + 1 / n) / t.reduction_efficiency
 
 
 def protocols_for(system: System, algorithm: str) -> tuple[str, ...]:
@@ -273,30 +272,42 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
                 raise FabricTwinError(f"algorithm: nvls needs in-switch reduction; "
                                       f"{system.name} has none")
             # one phase of the all_reduce: S out (or in) at the reduction rate
-            latency = _step_s(system, 0, proto) + 2 * t.hop_s
+            latency = step_s(system, 0, proto.name, "nvls")
             vols = {0: 1 / t.reduction_efficiency}
         else:
             latency, vols = 0.0, {}
             for i in system.active():
-                lat, vol = _stage(system, i, stages[i], proto)
+                lat, vol = _stage(system, i, stages, proto)
                 latency += lat
                 vols[i] = vol
     if system.ranks == 1:  # nothing leaves the GPU
         return Cost(algorithm, protocol, system.launch_s, 0.0, "")
-    s_per_byte, index = _bandwidth(system, vols, proto)
+    latency += base_s(system, algorithm, stages, protocol)
+    s_per_byte, index = _bandwidth(system, vols, proto, algorithm)
     if index < 0:
-        return Cost(algorithm, protocol, system.launch_s + latency, 0.0, "")
+        return Cost(algorithm, protocol, latency, 0.0, "")
     if algorithm in PHASED:  # one phase after another: the tiers' times add up
         s_per_byte = sum(_bandwidth(system, {i: v}, proto)[0] for i, v in vols.items())
-    eff = proto.efficiency * (system.tiers[index].reduction_efficiency
+    eff = efficiency(system, index, proto, algorithm) * (system.tiers[index].reduction_efficiency
                               if stages is not None and stages[index] == "nvls" else 1.0)
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
-    return Cost(algorithm, protocol, system.launch_s + latency, s_per_byte,
+    return Cost(algorithm, protocol, latency, s_per_byte,
                 system.tiers[index].name, pipe)
 
 
-def step_latency_s(system: System, tier: int, proto: Protocol) -> float:
-    """Latency of one step of the critical path on tier ``tier`` with protocol ``proto``:
-    what the emulator charges each step beside the wire (:mod:`.emulated`)."""
-    return _step_s(system, tier, proto)
+def step_latency_s(system: System, tier: int, proto: Protocol,
+                   algorithm: str = "ring") -> float:
+    """Latency of one step of ``algorithm``'s critical path on tier ``tier`` with
+    ``proto`` (NCCL's per-step constant, :mod:`.latency`): what the emulator charges
+    each step beside the wire (:mod:`.emulated`). Flat algorithms use the ring's
+    constants; hierarchical ones those of their stage on that tier."""
+    stages = stages_of(system, algorithm)
+    return step_s(system, tier, proto.name, "ring" if stages is None else _kind(stages, tier))
+
+
+def base_latency_s(system: System, algorithm: str, protocol: str) -> float:
+    """Per-call latency of ``algorithm`` with ``protocol`` (NCCL's base latency)."""
+    if system.ranks == 1:
+        return system.launch_s
+    return base_s(system, algorithm, stages_of(system, algorithm), protocol)

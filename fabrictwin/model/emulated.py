@@ -4,14 +4,17 @@ The emulator moves real frames over dilated links, which is the wire. What a GPU
 pays beside the wire comes from the model, so that both halves of the twin use one
 source of truth (docs/projection.md, "Endpoint costs"):
 
-- ``launch_s``: the collective call's fixed cost, paid once before the first step;
-- ``step_s[t]``: each step crossing tier ``t`` waits the model's per-step latency
-  (traversals x hop + sync + fence, :func:`~fabrictwin.model.collectives.step_latency_s`)
-  for the protocol the model runs at this size; the runs layer takes off what the
-  emulated links already delay, so no latency is paid twice;
+- ``launch_s``: the collective call's fixed cost, paid once before the first step: NCCL's
+  base latency of the algorithm and protocol the model runs at this size
+  (:func:`~fabrictwin.model.collectives.base_latency_s`, :mod:`.latency`);
+- ``step_s[t]``: each step crossing tier ``t`` waits the model's per-step latency for
+  that algorithm and protocol on that tier (NCCL's per-step constant for the tier's
+  hardware, :func:`~fabrictwin.model.collectives.step_latency_s`); the runs layer takes
+  off what the emulated links already delay, so no latency is paid twice;
 - ``rate_bps[t]``: a transfer crossing tier ``t`` moves payload no faster than one GPU
   pushes through that tier with that protocol (the link layer's efficiency times the
-  protocol's: LL carries a flag with every 4 bytes) on the channels NCCL runs at this
+  protocol's: LL carries a flag with every 4 bytes, and stays under NCCL's LL ceiling,
+  :func:`~fabrictwin.model.collectives.efficiency`) on the channels NCCL runs at this
   size (:mod:`.pipeline`), however fast the emulated wire is.
 
 With the fabric uncongested the emulated time then equals the model's; what differs
@@ -28,7 +31,12 @@ import numpy as np
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.model.algorithm import choose, options
-from fabrictwin.model.collectives import PROTOCOLS, step_latency_s
+from fabrictwin.model.collectives import (
+    PROTOCOLS,
+    base_latency_s,
+    efficiency,
+    step_latency_s,
+)
 from fabrictwin.model.predict import Prediction, predict
 from fabrictwin.model.system import System, build_system
 
@@ -107,9 +115,9 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
 
     >>> from fabrictwin.hardware.profiles import ProfileLibrary
     >>> s = build_system(ProfileLibrary().load("dgx-h100"), 8)
-    >>> c = endpoint_charges(s, "all_reduce", "ring", 1 << 20)
-    >>> c.protocol, round(c.launch_s * 1e6, 1), round(c.rate_bps[0] / 8e9)
-    ('LL128', 4.0, 338)
+    >>> c = endpoint_charges(s, "all_reduce", "ring", 8)
+    >>> c.protocol, round(c.launch_s * 1e6, 1), round(c.step_s[0] * 1e6, 1)
+    ('LL', 6.6, 0.6)
     """
     costs = options(system, collective, model_algorithm(algorithm, system))
     cost = costs[int(choose(np.array([size_bytes]), costs)[0])]
@@ -117,6 +125,9 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
     # fewer channels and smaller chunks at this size (model.pipeline): a slower endpoint
     slower = float(cost.pipe.factor(np.array([size_bytes]))[0]) if cost.pipe else 1.0
     return EndpointCharges(
-        algorithm=cost.algorithm, protocol=proto.name, launch_s=system.launch_s,
-        step_s=tuple(step_latency_s(system, i, proto) for i in range(len(system.tiers))),
-        rate_bps=tuple(t.rank_payload_bps * proto.efficiency / slower for t in system.tiers))
+        algorithm=cost.algorithm, protocol=proto.name,
+        launch_s=base_latency_s(system, cost.algorithm, proto.name),
+        step_s=tuple(step_latency_s(system, i, proto, cost.algorithm)
+                     for i in range(len(system.tiers))),
+        rate_bps=tuple(t.rank_payload_bps * efficiency(system, i, proto, cost.algorithm) / slower
+                       for i, t in enumerate(system.tiers)))

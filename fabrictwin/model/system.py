@@ -19,7 +19,12 @@ a scale-across mesh. Every figure is derived from the hardware profile:
 - hop latency: what one message crossing the tier passes through, one way: links,
   switch chips, NICs, PCIe transactions and fibre.
 - sync latency: the GPU seeing a flag a peer wrote into its memory; fence latency: the
-  memory fence the Simple protocol puts between data and flag.
+  memory fence the Simple protocol puts between data and flag (both set the Simple
+  chunk handshake, :mod:`.pipeline`).
+
+The latency a collective's steps pay is NCCL's own per-step constant for the tier's
+hardware (:mod:`.latency`); the scale-across tier adds ``extra_s``, its DCI routers and
+fibre, which NCCL's network constant does not cover.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Tier:
     reduction_efficiency: float = 0.0
     ll128: bool = False  # the tier keeps 128-byte GPU stores whole (NVLink, GPUDirect RDMA NICs)
     ordered: bool = False  # a flag sent after data arrives after it (RDMA on one QP)
+    extra_s: float = 0.0  # per-step latency beyond NCCL's NET constant: DCI routers, fibre
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class System:
     launch_s: float
     channels: int = 32      # ring/tree channels (CTAs) at full size
     nvls_channels: int = 16  # NVLink SHARP channels
+    gpu_model: str = ""      # the GPU's name (its generation sets NCCL's LL ceiling, .latency)
 
     @property
     def ranks(self) -> int:
@@ -203,8 +210,9 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
             tiers.append(Tier("scale-across", dcs, payload_bps=dc_bps * eff, line_bps=dc_bps,
                               rank_payload_bps=min(rank_bps, dc_bps) * eff,
                               hop_s=out_hop_s + across_ns * 1e-9, sync_s=up.sync_s,
-                              fence_s=up.fence_s, ll128=True, ordered=True))
+                              fence_s=up.fence_s, ll128=True, ordered=True,
+                              extra_s=across_ns * 1e-9))
     elif dcs > 1:
         raise FabricTwinError(f"dcs: {dcs} DCs need more than one node")
     return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9, channels=gpu.channels,
-                  nvls_channels=gpu.nvls_channels)
+                  nvls_channels=gpu.nvls_channels, gpu_model=gpu.model)

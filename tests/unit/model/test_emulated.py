@@ -8,7 +8,7 @@ import pytest
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.model import predict
 from fabrictwin.model.algorithm import options
-from fabrictwin.model.collectives import PROTOCOLS, step_latency_s
+from fabrictwin.model.collectives import PROTOCOLS, base_latency_s, efficiency, step_latency_s
 from fabrictwin.model.emulated import endpoint_charges, model_algorithm, system_of
 from fabrictwin.topologies.graph import hosts
 from fabrictwin.topologies.registry import build_topology
@@ -46,13 +46,19 @@ def test_charges_follow_the_protocol_the_model_picks():
         p = predict(s, "all_reduce", [size], "ring")
         proto = PROTOCOLS[str(p.protocol[0])]
         assert c.protocol == proto.name
-        assert c.step_s[0] == step_latency_s(s, 0, proto)
+        assert c.step_s[0] == step_latency_s(s, 0, proto, "ring")
+        # NCCL's base latency once, NCCL's NVLink ring step per step (tuning.cc)
+        assert c.launch_s == base_latency_s(s, "ring", proto.name)
+        base_us = {"LL": 6.6, "LL128": 14.0, "Simple": 8.4}[proto.name]
+        step_us = {"LL": 0.6, "LL128": 1.9, "Simple": 3.4}[proto.name]
+        assert (c.launch_s, c.step_s[0]) == pytest.approx((base_us * 1e-6, step_us * 1e-6))
         # the GPU's payload rate for the protocol, on the channels NCCL runs at this size
         (cost,) = [k for k in options(s, "all_reduce", "ring") if k.protocol == proto.name]
         slower = float(cost.pipe.factor(np.array([size]))[0])
         assert slower >= 1 and (size < 1 << 30 or slower == pytest.approx(1, abs=0.05))
-        assert c.rate_bps[0] == pytest.approx(s.tiers[0].rank_payload_bps * proto.efficiency
-                                              / slower)
+        eff = efficiency(s, 0, proto, "ring")
+        assert eff == proto.efficiency or (proto.name == "LL" and eff < proto.efficiency)
+        assert c.rate_bps[0] == pytest.approx(s.tiers[0].rank_payload_bps * eff / slower)
         # the model's time is launch + the steps + size at the charged rate (ring: 2(n-1)
         # steps of S/n each): the emulator paying these reproduces it
         n = s.ranks
