@@ -68,6 +68,8 @@ class Pipe:
     ratio: float = 1.0  # the chunk grows as the share / ratio between chunk_min and chunk_max
     split: float = 1.0
     relative: bool = True  # the asymptotic rate holds at chunk_max
+    #: NCCL's medium-size correction of the tree (:data:`TREE_CORRECTION`), or None
+    correction: tuple[float, ...] | None = None
 
     def active_channels(self, size_bytes: np.ndarray) -> np.ndarray:
         """Channels NCCL runs at each size (the whole count when it does not ramp)."""
@@ -102,7 +104,51 @@ class Pipe:
         if self.relative:
             handshake = handshake / (1 + self.overhead_bytes / self.chunk_max)
             handshake = np.maximum(handshake, 1.0)
-        return ramp * handshake
+        return ramp * handshake / self.corrected(sizes)
+
+    def corrected(self, size_bytes: np.ndarray) -> np.ndarray:
+        """NCCL's tree correction at each size (1 without one), linear in log2(size):
+        NCCL indexes its table by whole powers of two, which would make the time drop
+        where the factor rises; between table points it stays monotonic.
+
+        >>> Pipe(1, 0, 0, 1, correction=TREE_CORRECTION["Simple"]).corrected(
+        ...     np.array([64 << 14, 64 << 15, 64 << 16, 1 << 40]))
+        array([0.5, 0.6, 0.7, 1. ])
+        """
+        sizes = np.asarray(size_bytes, dtype=float)
+        if self.correction is None:
+            return np.ones(sizes.shape)
+        x = np.log2(np.maximum(sizes, 64.0) / 64.0)
+        table = np.array(self.correction)
+        return np.interp(x, np.arange(len(table)), table, right=1.0)
+
+
+#: NCCL's ``treeCorrectionFactor`` (src/graph/tuning.cc, 2.30.7, commit 5067397c, lines
+#: 620-628): the share of its modelled bandwidth a tree all-reduce reaches, by protocol,
+#: at 64 B x 2**i ("trees are not perfectly sticking to the model for medium sizes").
+#: NCCL applies it to Tree all-reduces, and to NVLSTree on Blackwell (x86 hosts).
+TREE_CORRECTION = {
+    "LL": (1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9,
+           1.0, 1.0, 1.0, 1.0, 1.0),
+    "LL128": (1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9,
+              .9, .9, .9, 1.0, 1.0, 1.0),
+    "Simple": (.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7,
+               .7, .8, .9, .9, .9),
+}
+#: NCCL stops correcting at 64 B x 2**23 (tree) or 2**24 (NVLSTree): beyond, 1.
+TREE_CORRECTION_POINTS = {"tree": 23, "nvls": 24}
+
+
+def _correction(system: System, collective: str, algorithm: str,
+                protocol: str) -> tuple[float, ...] | None:
+    """The correction NCCL applies to this choice, if any."""
+    if collective != "all_reduce":
+        return None
+    nodes = system.ranks // system.tiers[0].size
+    blackwell = any(k in system.gpu_model.upper() for k in ("B200", "B300", "GB200"))
+    if algorithm == "tree" or (algorithm == "nvls" and nodes > 1 and blackwell):
+        return TREE_CORRECTION[protocol][:TREE_CORRECTION_POINTS[algorithm]]
+    return None
 
 
 def chunk_overhead_s(system: System, tier: int, protocol: str) -> float:
@@ -134,7 +180,8 @@ def pipe_for(system: System, collective: str, algorithm: str, protocol: str,
         top = NVLS_CHUNK_BYTES if nodes < 4 else 64 << 10
         low = (16 << 10) if nodes == 1 else (32 << 10)
         return Pipe(channels, 0.0, overhead, top, chunk_min=low, ratio=NVLS_SHARE_PER_CHUNK,
-                    split=system.tiers[0].size)
+                    split=system.tiers[0].size,
+                    correction=_correction(system, collective, algorithm, protocol))
     per_channel = BYTES_PER_CHANNEL[protocol] * (n if protocol == "LL" and algorithm == "ring"
                                                  else 1)
     if algorithm == "direct":
@@ -145,4 +192,5 @@ def pipe_for(system: System, collective: str, algorithm: str, protocol: str,
     if algorithm in ("ring", "hd"):
         return Pipe(channels, per_channel, overhead, RING_SLICE_BYTES,
                     split=n * RING_SLICES_PER_CHUNK)
-    return Pipe(channels, per_channel, overhead, TREE_CHUNK_BYTES, split=1.0)
+    return Pipe(channels, per_channel, overhead, TREE_CHUNK_BYTES, split=1.0,
+                correction=_correction(system, collective, algorithm, protocol))

@@ -70,7 +70,9 @@ def test_point_to_point_is_direct(lib, collective):
 def test_algorithm_by_size_nvls_takes_over_from_ring_on_one_h100_node(lib):
     system = build_system(lib.load("dgx-h100"), 8)
     p = predict(system, "all_reduce", SIZES)
-    small, large = p.size_bytes <= 1 << 20, p.size_bytes >= 64 << 20
+    # tiny messages: ring or tree with LL/LL128; NVLS (25 us of latency in NCCL's tuner)
+    # from about 1 MiB, where the tree's medium-size correction has made it slower
+    small, large = p.size_bytes <= 64 << 10, p.size_bytes >= 64 << 20
     assert set(p.algorithm[small]) <= {"ring", "tree"}
     assert set(p.protocol[small]) <= {"LL", "LL128"}  # small messages: no chunk handshakes
     assert set(p.algorithm[large]) == {"nvls"}
