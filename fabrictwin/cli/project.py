@@ -52,9 +52,10 @@ def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     p.add_argument("--switch", default="tomahawk5-51t2", metavar="NAME",
                    help="scale-out switch profile (default tomahawk5-51t2)")
     p.add_argument("--dcs", default="1", metavar="D", help="data centres the nodes span")
-    p.add_argument("--dci", default="zr400", metavar="NAME", help="DCI link profile")
-    p.add_argument("--dci-links", default="1", metavar="L", help="DCI links per DC")
-    p.add_argument("--distance-km", default="50", metavar="KM", help="fibre between DCs")
+    # None: not given (they apply with --dcs above 1 only, and say so otherwise)
+    p.add_argument("--dci", metavar="NAME", help="DCI link profile (default zr400)")
+    p.add_argument("--dci-links", metavar="L", help="DCI links per DC (default 1)")
+    p.add_argument("--distance-km", metavar="KM", help="fibre between DCs (default 50)")
     p.add_argument("--from-run", metavar="RUN",
                    help="a run's results directory (or an incast.json): project what it "
                         "measured onto --nodes of the same hardware")
@@ -121,8 +122,17 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
     nics = _int(args.nics_per_node, "--nics-per-node")
     nic_gbps = _float(args.nic_gbps, "--nic-gbps")
     dcs = _int(args.dcs, "--dcs", 1) or 1
+    if dcs == 1:
+        for option, value in (("--dci", args.dci), ("--dci-links", args.dci_links),
+                              ("--distance-km", args.distance_km)):
+            if value is not None:
+                raise FabricTwinError(f"{option}: applies between data centres; give --dcs "
+                                      "above 1")
+    if gpus < 2:
+        raise FabricTwinError(f"--gpus: a collective needs at least 2 GPUs, got {gpus}")
+    args.dci = args.dci or "zr400"
     dci_links = _int(args.dci_links, "--dci-links", 1) or 1
-    distance_km = _float(args.distance_km, "--distance-km", zero_ok=True) or 0.0
+    distance_km = _float(args.distance_km or "50", "--distance-km", zero_ok=True) or 0.0
     if nodes is not None and gpus % nodes:
         raise FabricTwinError(f"--nodes: {nodes} does not divide --gpus {gpus}")
     switch = _load(lib, args.switch, "switch", "--switch")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from fabrictwin.cli.common import library_from_args
 from fabrictwin.cli.report import hardware_table, print_tables, topology_table
+from fabrictwin.errors import FabricTwinError
 from fabrictwin.topologies.analysis import check
 from fabrictwin.topologies.export import draw_png, to_graphml
 from fabrictwin.topologies.registry import BUILDERS, build_topology
@@ -31,7 +32,10 @@ def cmd_topo_show(args: argparse.Namespace) -> int:
     report = check(g, exact=args.exact)
     print_tables(topology_table(report), hardware_table(g.graph["hardware"].items()))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FabricTwinError(f"--out: cannot create {out}: {exc.strerror}") from None
     stem = args.spec.split(",")[0]
     graphml = out / f"{stem}.graphml"
     to_graphml(g, graphml)

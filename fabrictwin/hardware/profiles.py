@@ -48,6 +48,9 @@ class ProfileLibrary:
     def from_user(cls, dirs: Sequence[str | Path] | None = None) -> ProfileLibrary:
         """The library of ``--profiles`` directories, then ``$FABRICTWIN_PROFILES``."""
         env = os.environ.get("FABRICTWIN_PROFILES", "")
+        for d in dirs or ():  # a mistyped --profiles must not pass silently
+            if not Path(d).is_dir():
+                raise FabricTwinError(f"--profiles: {d} is not a directory")
         return cls([*(dirs or ()), *(d for d in env.split(os.pathsep) if d)])
 
     def find(self, name: str, kind: str | None = None) -> Path:

@@ -108,3 +108,23 @@ rate_bps: {value}
 """)
     code, err = cli("--profiles", str(tmp_path), "profiles", "n")
     assert code == 2 and "finite" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("make_args,message", [
+    (lambda p: ["topo", "show", "fat_tree,k=4", "--out", str(write(p / "f", "x") / "f" / "x")],
+     "--out: cannot create"),
+    (lambda p: ["--profiles", str(p / "missing"), "profiles"], "is not a directory"),
+    (lambda p: ["project", "--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8",
+                "--size", "1M", "--distance-km", "10"], "--distance-km: applies between"),
+    (lambda p: ["project", "--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "1",
+                "--size", "1G"], "at least 2 GPUs"),
+])
+def test_options_that_cannot_apply_are_refused_in_one_line(tmp_path, make_args, message):
+    code, err = cli(*make_args(tmp_path))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "missing").exists()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path.parent

@@ -35,7 +35,9 @@ def test_topo_check_answers_every_builder(spec):
 @pytest.mark.parametrize("args,fragment", [
     (["topo", "check", "fat_tree,k=5"], "even k"),
     (["topo", "check", "hypernode,profile=nosuch"], "unknown hypernode profile 'nosuch'"),
-    (["--profiles", "/nonexistent", "profiles", "nosuch"], "unknown profile 'nosuch'"),
+    (["--profiles", "/nonexistent", "profiles", "nosuch"],
+     "--profiles: /nonexistent is not a directory"),
+    (["profiles", "nosuch"], "unknown profile 'nosuch'"),
     (["demo", "--scenario", "/nonexistent.yaml"], "cannot read"),
 ])
 def test_bad_input_one_line_exit_2(args, fragment):
