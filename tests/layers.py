@@ -21,6 +21,7 @@ import networkx as nx
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("runs",),
+    ("workload",),  # the twin: training and serving on the model, above it
     ("fabric", "traffic", "controllers"),
     ("model",),
     ("topologies",),

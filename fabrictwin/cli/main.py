@@ -52,6 +52,8 @@ COMMANDS: dict[str, Command] = {
                    "run a collective over the emulated fabric (root); nccl-tests style table"),
     "project": Command("fabrictwin.cli.project",
                        "project collective times onto full-size hardware (the model)"),
+    "twin": Command("fabrictwin.cli.twin",
+                    "training step or serving figures of a workload on catalogue hardware"),
     "experiment": Command("fabrictwin.cli.experiment",
                           "lossless-fabric and controller experiments (root)", False),
 }

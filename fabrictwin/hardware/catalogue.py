@@ -8,14 +8,50 @@ Profiles are YAML files read by :mod:`fabrictwin.hardware.profiles`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.hardware.schema import FieldError, positive, read_int_tuple, spec
+from fabrictwin.hardware.schema import (
+    FieldError,
+    positive,
+    read_float,
+    read_int_tuple,
+    spec,
+)
 from fabrictwin.units import parse_latency_ns, parse_rate_bps, parse_size_bytes
 
 #: Propagation delay of light in silica fibre, refractive index ~1.47: c/n = 2.04e8 m/s.
 FIBRE_NS_PER_M = 4.9
+
+
+_SI = {"": 1.0, "G": 1e9, "T": 1e12, "P": 1e15}
+
+
+def parse_flops(value: object, what: str = "flops") -> float:
+    """FLOP/s: a number, or a string with an SI prefix, e.g. ``989T``, ``2.25P``.
+
+    >>> parse_flops("989T"), parse_flops(1.5e15)
+    (989000000000000.0, 1500000000000000.0)
+    """
+    if isinstance(value, str):
+        text = value.strip().removesuffix("FLOP/s").removesuffix("FLOPS").strip()
+        scale = _SI.get(text[-1:]) if text[-1:].isalpha() else 1.0
+        number = text[:-1] if text[-1:].isalpha() else text
+        try:
+            result = float(number) * (scale if scale is not None else float("nan"))
+        except ValueError:
+            result = float("nan")
+        if not (result >= 0 and math.isfinite(result)):
+            raise FabricTwinError(f"{what}: expected FLOP/s such as 989T or 2.25P, got {value!r}")
+        return result
+    return read_float(value, what)
+
+
+def _not_negative(obj: object, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) < 0:
+            raise FieldError(name, f"must not be negative, got {getattr(obj, name)}")
 
 
 @dataclass(frozen=True)
@@ -36,11 +72,20 @@ class GPU:
     channels: int = spec(doc="NCCL ring/tree channels (CTAs) per collective at full size",
                          default=32)
     nvls_channels: int = spec(doc="NCCL NVLink SHARP channels (NVLS_NCHANNELS)", default=16)
+    # Compute, memory and power for the twin (fabrictwin.workload); 0 = not given.
+    bf16_flops: float = spec(parse_flops, "peak dense BF16 tensor FLOP/s (no sparsity)",
+                             default=0.0)
+    fp8_flops: float = spec(parse_flops, "peak dense FP8 tensor FLOP/s (no sparsity); 0 = none",
+                            default=0.0)
+    hbm_rate_bps: float = spec(parse_rate_bps, "HBM bandwidth (bits/s; 3.35TB/s in YAML)",
+                               default=0.0)
+    power_w: float = spec(doc="board power (TDP), watts", default=0.0)
 
     def __post_init__(self) -> None:
         positive("rate_bps", self.rate_bps)
         positive("channels", self.channels)
         positive("nvls_channels", self.nvls_channels)
+        _not_negative(self, "bf16_flops", "fp8_flops", "hbm_rate_bps", "power_w")
 
 
 @dataclass(frozen=True)
@@ -55,10 +100,13 @@ class NIC:
     description: str = ""
     pcie_latency_ns: float = spec(parse_latency_ns, "one-way PCIe transaction latency between "
                                   "the NIC and GPU or host memory", default=400.0)
+    power_w: float = spec(doc="NIC card power, watts (optics apart); 0 = not given", default=0.0)
+    optic_power_w: float = spec(doc="power of one port's optical module, watts", default=0.0)
 
     def __post_init__(self) -> None:
         positive("rate_bps", self.rate_bps)
         positive("ports", self.ports)
+        _not_negative(self, "power_w", "optic_power_w")
         if not 576 <= self.mtu_bytes <= 9216:
             raise FieldError("mtu_bytes", f"must be 576..9216, got {self.mtu_bytes}")
 
@@ -75,10 +123,15 @@ class SwitchChip:
     description: str = ""
     reduction_efficiency: float = spec(doc="in-switch reduction (NVLink SHARP): fraction of the "
                                        "link payload rate it sustains; 0 = none", default=0.0)
+    power_w: float = spec(doc="switch chip power, watts (optics apart); 0 = not given",
+                          default=0.0)
+    optic_power_w: float = spec(doc="power of one port's optical module, watts; 0 = copper "
+                                "or not given", default=0.0)
 
     def __post_init__(self) -> None:
         positive("radix", self.radix)
         positive("port_rate_bps", self.port_rate_bps)
+        _not_negative(self, "power_w", "optic_power_w")
         if not 0.0 <= self.reduction_efficiency <= 1.0:
             raise FieldError("reduction_efficiency",
                              f"must be 0..1, got {self.reduction_efficiency}")
