@@ -22,7 +22,7 @@ from rich.table import Table
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.model import predict
-from fabrictwin.model.algorithm import choose, options
+from fabrictwin.model.algorithm import chosen
 from fabrictwin.model.calibrated import (
     Measurement,
     calibrate,
@@ -67,10 +67,8 @@ def _run_measurement(doc: dict[str, Any], lib: ProfileLibrary) -> tuple[Measurem
                               "model has no figure to compare the run with")
     rows = doc["results"]
     algo = model_algorithm(doc["algorithm"], small)
-    costs = options(small, doc["collective"], algo)
     sizes = [r["size_bytes"] for r in rows]
-    picked = choose(sizes, costs)
-    latency_us = [costs[i].latency_s * 1e6 for i in picked]
+    latency_us = [c.latency_s * 1e6 for c in chosen(small, doc["collective"], algo, sizes)]
     bottleneck = predict(small, doc["collective"], [max(sizes)], algo).bottleneck[0]
     return collective_measurement(doc, str(bottleneck), latency_us), \
         g.graph["hardware"]["hypernode"]

@@ -23,6 +23,8 @@ ring on A100 nodes, NVLS or ring across nodes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
@@ -70,3 +72,10 @@ def choose(size_bytes: np.ndarray, choices: list[Cost]) -> np.ndarray:
     flat = sizes.reshape(-1)
     estimate = np.array([c.time_s(flat) for c in choices])
     return np.argmin(estimate, axis=0).reshape(sizes.shape)
+
+
+def chosen(system: System, collective: str, algorithm: str,
+           size_bytes: Sequence[float]) -> list[Cost]:
+    """The cost NCCL would run at each size (``algorithm`` may be "auto")."""
+    costs = options(system, collective, algorithm)
+    return [costs[i] for i in choose(np.asarray(size_bytes, dtype=float), costs)]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.model.algorithm import choose, options
+from fabrictwin.model.algorithm import chosen
 from fabrictwin.model.collectives import (
     PROTOCOLS,
     base_latency_s,
@@ -39,6 +39,7 @@ from fabrictwin.model.collectives import (
 )
 from fabrictwin.model.predict import Prediction, predict
 from fabrictwin.model.system import System, build_system
+from fabrictwin.topologies.graph import node_keys
 
 #: The emulator's algorithm names -> the model's, per number of active tiers.
 _FLAT = {"ring": "ring", "hd": "hd", "direct": "direct", "chain": "ring", "tree": "tree"}
@@ -69,7 +70,7 @@ def system_of(g: Any, ranks: Sequence[str]) -> System | None:
     hn = hw.get("hypernode")
     if hn is None or not ranks:
         return None
-    keys = [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", 0)) for h in ranks]
+    keys = node_keys(g, ranks)
     nodes = len(set(keys))
     dcs = len({dc for dc, _ in keys})
     if len(ranks) % nodes:
@@ -119,8 +120,7 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
     >>> c.protocol, round(c.launch_s * 1e6, 1), round(c.step_s[0] * 1e6, 1)
     ('LL', 6.6, 0.6)
     """
-    costs = options(system, collective, model_algorithm(algorithm, system))
-    cost = costs[int(choose(np.array([size_bytes]), costs)[0])]
+    (cost,) = chosen(system, collective, model_algorithm(algorithm, system), [size_bytes])
     proto = PROTOCOLS[cost.protocol]
     # fewer channels and smaller chunks at this size (model.pipeline): a slower endpoint
     slower = float(cost.pipe.factor(np.array([size_bytes]))[0]) if cost.pipe else 1.0

@@ -26,6 +26,7 @@ from fabrictwin.model.collectives import busbw_factor
 from fabrictwin.model.emulated import endpoint_charges, prediction, system_of
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
+from fabrictwin.topologies.graph import node_keys
 from fabrictwin.traffic.collectives import build_schedule
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import DcqcnParams
@@ -114,7 +115,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     model = prediction(system, collective, algorithm, size_bytes) if system else None
     charges = None
     if endpoint and system is not None:
-        keys = _keys_of(g, hosts)
+        keys = node_keys(g, hosts)
         charges = transfer_charges(
             sched, hosts, keys, endpoint_charges(system, collective, algorithm, size_bytes),
             plan.dilation, emulated_delay_ns(plan, g))
@@ -168,12 +169,6 @@ def beside_model(row: dict[str, Any], model: Any, *, endpoint: bool) -> dict[str
     return row
 
 
-def _keys_of(g: Any, hosts: Sequence[str]) -> list[tuple[int, int]]:
-    """(dc, hyper-node) of each host."""
-    return [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", g.nodes[h].get("server", i)))
-            for i, h in enumerate(hosts)]
-
-
 def judge(row: dict[str, Any], results: list[dict[str, Any]], hosts: Sequence[str],
           plan: Any, bound_GBps: float) -> dict[str, Any]:
     """A row that did not complete, lost bytes, or beat the hardware keeps no figure:
@@ -215,7 +210,7 @@ def failure_of(results: list[dict[str, Any]], hosts: Sequence[str], plan: Any) -
 
 def _node_of(g: Any, hosts: list[str]) -> list[int]:
     """Hyper-node (or server) index of each host, for hierarchical schedules."""
-    keys = _keys_of(g, hosts)
+    keys = node_keys(g, hosts)
     index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     return [index[k] for k in keys]
 

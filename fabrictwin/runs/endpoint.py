@@ -12,7 +12,7 @@ the model's endpoint rate for that tier and protocol (dilated). See
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -33,7 +33,7 @@ def tier_of(keys: Sequence[tuple[int, int]], src: int, dst: int) -> int:
     return 0 if node_a == node_b else 1
 
 
-def emulated_delay_ns(plan: Any, g: nx.Graph) -> functools._lru_cache_wrapper:
+def emulated_delay_ns(plan: Any, g: nx.Graph) -> Callable[[str, str], float]:
     """A cached function (src host, dst host) -> the dilated delay the emulated links on
     the shortest path add (0 for links whose delay the plan does not emulate)."""
     delay = {frozenset((link.u, link.v)): link.delay_ns for link in plan.links}

@@ -32,6 +32,7 @@ Graph attributes (``g.graph``)
     ``representatives``  hosts covering every symmetry class of the design, from which
                       diameter and worst-case latency are computed (see ``analysis``)
     ``hardware``      the profiles used, by role (for reports)
+    ``distance_m``    fibre between DCs (ai_factory), for the model's scale-across tier
 
 Interface names: the emulator names port ``p`` of node ``n`` ``f"{n}-eth{p}"``
 (:func:`intf_name`); Linux allows 15 characters, so builders reject node names
@@ -41,6 +42,7 @@ that cannot take their highest port number.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
@@ -110,6 +112,18 @@ def check_names(g: nx.Graph) -> None:
 
 def hosts(g: nx.Graph) -> list[str]:
     return [n for n, k in g.nodes(data="kind") if k == "host"]
+
+
+def node_keys(g: nx.Graph, names: Sequence[str]) -> list[tuple[int, Any]]:
+    """(dc, hyper-node or server) of each host: hosts sharing a key share a node.
+
+    >>> g = new_graph("t")
+    >>> _ = add_host(g, "a", dc=1, hypernode=2), add_host(g, "b", server=3), add_host(g, "c")
+    >>> node_keys(g, ["a", "b", "c"])
+    [(1, 2), (0, 3), (0, 2)]
+    """
+    return [(g.nodes[h].get("dc", 0), g.nodes[h].get("hypernode", g.nodes[h].get("server", i)))
+            for i, h in enumerate(names)]
 
 
 def switches(g: nx.Graph) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.hardware.schema import FieldError, build, read_yaml, spec
+from fabrictwin.hardware.schema import FieldError, build, positive, read_yaml, spec
 from fabrictwin.units import parse_rate_bps, parse_size_bytes
 
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1}
@@ -21,8 +21,7 @@ SHIPPED_DIR = Path(__file__).with_name("examples")
 
 def _positive(obj: object, *names: str) -> None:
     for name in names:
-        if not getattr(obj, name) > 0:
-            raise FieldError(name, f"must be positive, got {getattr(obj, name)}")
+        positive(name, getattr(obj, name))
 
 
 def _not_negative(obj: object, *names: str) -> None:
