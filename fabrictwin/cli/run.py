@@ -18,7 +18,7 @@ from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.setup import PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
-from fabrictwin.runs.collective import run_sizes, schedule_for
+from fabrictwin.runs.collective import resolve_algorithm, run_sizes, schedule_for, traffic_of
 from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_outputs
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.runs.session import emulate
@@ -86,6 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     g, collective, algo, sizes, dilation, name, policy, pfc = _inputs(args)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
+    # D from the load the routed schedule puts on each link (the largest size: all
+    # its chunks move, none empty)
+    traffic = traffic_of(g, collective, resolve_algorithm(collective, algo), sizes[-1])
     out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     err = Console(stderr=True)
     doc: dict[str, Any] = {}
@@ -107,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cap.wait(timeout=5)
 
     with err.status("bringing the fabric up"):
-        summary = emulate(g, dilation, controller=not args.static, loaded=True, policy=policy,
+        summary = emulate(g, dilation, controller=not args.static, traffic=traffic, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
                           pfc=pfc_options(pfc), progress=lambda m: None)
     pfc_doc = summary.pop("pfc", None)  # the document's own block, not the emulation's

@@ -80,6 +80,8 @@ class EmulationPlan:
     switches: tuple[SwitchPlan, ...]
     links: tuple[LinkPlan, ...]
     notes: tuple[str, ...] = field(default=())
+    #: how D was chosen from the run's routed load (fabric.load), when it was
+    dilation_choice: dict[str, object] | None = None
 
     @property
     def delayed_links(self) -> tuple[LinkPlan, ...]:

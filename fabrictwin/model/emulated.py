@@ -85,7 +85,7 @@ def system_of(g: Any, ranks: Sequence[str]) -> System | None:
         raise FabricTwinError("model: the hyper-nodes have no scale-out links")
     return build_system(hn, len(ranks), nodes=nodes, nics_per_node=len(nics),
                         nic_rate_bps=min(nics), switch=hw.get("switch"), dcs=dcs,
-                        dci=hw.get("dci"), distance_m=g.graph.get("distance_m", 50_000.0))
+                        dci=hw.get("dci"), dci_links=g.graph.get("dci_links", 1), distance_m=g.graph.get("distance_m", 50_000.0))
 
 
 def model_algorithm(algorithm: str, system: System) -> str:
@@ -131,3 +131,28 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
                      for i in range(len(system.tiers))),
         rate_bps=tuple(t.rank_payload_bps * efficiency(system, i, proto, cost.algorithm) / slower
                        for i, t in enumerate(system.tiers)))
+
+
+def pipeline_prediction(boundaries: Sequence[System], size_bytes: int) -> Prediction:
+    """The model's pipeline send/recv of one microbatch forward through every stage and
+    back: one ``sendrecv`` per stage boundary each way, one after another (each on the
+    system of the two stages it joins, so a boundary across a DCI pays the DCI).
+
+    >>> from fabrictwin.hardware.profiles import ProfileLibrary
+    >>> lib = ProfileLibrary()
+    >>> two = build_system(lib.load("dgx-h100"), 16, nodes=2, nics_per_node=8,
+    ...                    nic_rate_bps=400e9, switch=lib.load("tomahawk5-51t2"))
+    >>> p = pipeline_prediction([two], 1 << 20)
+    >>> bool(p.time_s[0] == 2 * prediction(two, "sendrecv", "direct", 1 << 20).time_s[0])
+    True
+    """
+    if not boundaries:
+        raise FabricTwinError("model: a pipeline needs at least two stages")
+    parts = [prediction(s, "sendrecv", "direct", size_bytes) for s in boundaries]
+    time_s = 2 * sum(p.time_s for p in parts)
+    algbw = size_bytes / time_s / 1e9
+    slowest = max(parts, key=lambda p: float(p.time_s[0]))
+    stages = len(boundaries) + 1  # each boundary's system holds two stages
+    return Prediction("sendrecv", boundaries[0].ranks // 2 * stages, parts[0].size_bytes,
+                      time_s, algbw, algbw, slowest.algorithm, slowest.protocol,
+                      slowest.bottleneck)

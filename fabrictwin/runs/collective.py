@@ -23,9 +23,15 @@ from fabrictwin.fabric.plan import frame_path
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.model.bounds import busbw_bound_GBps
 from fabrictwin.model.collectives import busbw_factor
-from fabrictwin.model.emulated import endpoint_charges, prediction, system_of
+from fabrictwin.model.emulated import (
+    endpoint_charges,
+    pipeline_prediction,
+    prediction,
+    system_of,
+)
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
+from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.graph import node_keys
 from fabrictwin.traffic.collectives import build_schedule
 from fabrictwin.traffic.config import agent_configs
@@ -42,6 +48,8 @@ SCHEDULES = {
     "reduce_scatter": {"ring": "reduce_scatter"},
     "broadcast": {"chain": "broadcast", "tree": "broadcast"},
     "alltoall": {"direct": "all_to_all"},
+    # pipeline-parallel send/recv: each hyper-node a stage, one microbatch there and back
+    "sendrecv": {"pipeline": "pipeline"},
 }
 START_SLACK_S = 2.5  # agents import scapy and build frame templates before the start
 
@@ -54,7 +62,7 @@ def resolve_algorithm(collective: str, algorithm: str) -> str:
 
 
 def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
-                 node_of: Sequence[int]) -> Any:
+                 node_of: Sequence[int], dc_of: Sequence[int] | None = None) -> Any:
     algos = SCHEDULES.get(collective)
     if algos is None:
         raise FabricTwinError(f"collective: {collective!r} cannot run in emulation yet "
@@ -65,7 +73,15 @@ def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
                               f"(available: {', '.join(algos)})")
     name = algos[algorithm]
     if name == "hierarchical_all_reduce":
-        return build_schedule(name, node_of=list(node_of), size_bytes=size_bytes)
+        return build_schedule(name, node_of=list(node_of), size_bytes=size_bytes,
+                              dc_of=None if dc_of is None else list(dc_of))
+    if name == "pipeline":
+        stages = len(set(node_of))
+        if stages < 2 or ranks % stages:
+            raise FabricTwinError(f"sendrecv: a pipeline needs at least 2 hyper-nodes with "
+                                  f"the same number of GPUs, got {ranks} GPUs in {stages}")
+        return build_schedule(name, stages=stages, microbatches=1, size_bytes=size_bytes,
+                              ranks_per_stage=ranks // stages)
     if name == "broadcast":
         return build_schedule(name, n=ranks, size_bytes=size_bytes,
                               algorithm="tree" if algorithm == "tree" else "chain")
@@ -108,16 +124,18 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     alone (what the fabric can carry)."""
     plan = emu.plan
     hosts = [h.name for h in plan.hosts]
-    node_of = _node_of(g, hosts)
-    sched = schedule_for(collective, algorithm, len(hosts), size_bytes, node_of)
+    sched = schedule_of(g, hosts, collective, algorithm, size_bytes)
     algorithm = resolve_algorithm(collective, algorithm)
     system = system_of(g, hosts)
-    model = prediction(system, collective, algorithm, size_bytes) if system else None
+    model = model_of(g, hosts, collective, algorithm, size_bytes) if system else None
     charges = None
     if endpoint and system is not None:
         keys = node_keys(g, hosts)
+        model_collective = "sendrecv" if algorithm == "pipeline" else collective
         charges = transfer_charges(
-            sched, hosts, keys, endpoint_charges(system, collective, algorithm, size_bytes),
+            sched, hosts, keys, endpoint_charges(
+                system, model_collective, "direct" if algorithm == "pipeline" else algorithm,
+                size_bytes),
             plan.dilation, emulated_delay_ns(plan, g))
     slowest = min(link.rate_bps for link in plan.links)
     expected_s = 8 * size_bytes * 2 / slowest
@@ -152,6 +170,35 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
     row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
     return beside_model(row, model, endpoint=charges is not None)
+
+
+def schedule_of(g: Any, hosts: Sequence[str], collective: str, algorithm: str,
+                size_bytes: int) -> Any:
+    """The schedule the agents on ``hosts`` of ``g`` run: hierarchical levels follow the
+    hosts' hyper-nodes and data centres, pipeline stages their hyper-nodes."""
+    keys = node_keys(g, hosts)
+    return schedule_for(collective, algorithm, len(hosts), size_bytes, _node_of(g, hosts),
+                        [dc for dc, _node in keys])
+
+
+def traffic_of(g: Any, collective: str, algorithm: str, size_bytes: int,
+               ) -> list[list[tuple[str, str]]]:
+    """(source, destination) host pairs of each step: what sets the run's dilation."""
+    names = graph_hosts(g)
+    sched = schedule_of(g, names, collective, algorithm, size_bytes)
+    return [[(names[t.src], names[t.dst]) for t in step if t.size_bytes] for step in sched.steps]
+
+
+def model_of(g: Any, hosts: Sequence[str], collective: str, algorithm: str,
+             size_bytes: int) -> Any:
+    """The model's prediction for the emulated case (a pipeline: per stage boundary)."""
+    if algorithm != "pipeline":
+        return prediction(system_of(g, hosts), collective, algorithm, size_bytes)
+    node_of = _node_of(g, hosts)
+    stages = [[h for h, n in zip(hosts, node_of, strict=True) if n == k]
+              for k in sorted(set(node_of))]
+    return pipeline_prediction([system_of(g, a + b) for a, b in zip(stages, stages[1:],
+                                                                     strict=False)], size_bytes)
 
 
 def beside_model(row: dict[str, Any], model: Any, *, endpoint: bool) -> dict[str, Any]:

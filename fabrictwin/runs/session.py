@@ -11,8 +11,9 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import networkx as nx
 from fabrictwin.controllers.process import start_controller
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.calibrate import Calibration, calibrate
+from fabrictwin.fabric.load import DilationChoice, dilation_for_traffic
 from fabrictwin.fabric.ovs_txbuf import RX_BUFFER_BYTES, TX_BUFFER_BYTES, raised_tx_buffer
 from fabrictwin.fabric.pfc.lossless import lossless_run
 from fabrictwin.fabric.pfc.setup import pfc_setup
@@ -70,10 +72,18 @@ def max_path_delay_ns(plan: EmulationPlan) -> float:
     return sum(link.delay_ns for link in plan.delayed_links)
 
 
+#: (source host, destination host) transfers of each step of what a run will move
+Traffic = Sequence[Sequence[tuple[str, str]]]
+
+
 def prepare(g: nx.Graph, dilation: float | None, *, recalibrate: bool = False,
             progress: Callable[[str], None] = lambda _m: None, loaded: bool = False,
+            traffic: Traffic | None = None,
             ) -> tuple[Capabilities, Calibration, EmulationPlan]:
-    """Checks, probe, calibration and plan: everything before the first namespace exists."""
+    """Checks, probe, calibration and plan: everything before the first namespace exists.
+
+    With ``traffic`` and no ``dilation``, D comes from the load the routed steps put on
+    each link (:mod:`fabrictwin.fabric.load`); the plan's notes say what set it."""
     check_dilation(dilation)
     require_root()
     require_tools("ip", "tc", "ovs-vsctl", "ovs-ofctl", "mnexec", "fping", "ethtool")
@@ -83,12 +93,28 @@ def prepare(g: nx.Graph, dilation: float | None, *, recalibrate: bool = False,
         raise FabricTwinError(caps.ovs)
     progress("calibrating the emulator")
     cal = calibrate(caps, reuse=not recalibrate)
-    headroom = RATE_HEADROOM_LOADED if loaded else RATE_HEADROOM
-    d = dilation if dilation is not None else choose_dilation(
-        g, cal.forward_rate_bps * headroom, all_links=loaded)
     nic = g.graph.get("hardware", {}).get("nic")
     mtu = nic.mtu_bytes if nic is not None else None
-    return caps, cal, plan_emulation(g, d, netem=caps.netem, mtu=mtu)
+    choice = None
+    if dilation is not None:
+        d = dilation
+    elif traffic is not None:
+        choice = traffic_dilation(g, traffic, cal.forward_rate_bps)
+        d = choice.dilation
+    else:
+        headroom = RATE_HEADROOM_LOADED if loaded else RATE_HEADROOM
+        d = choose_dilation(g, cal.forward_rate_bps * headroom, all_links=loaded)
+    plan = plan_emulation(g, d, netem=caps.netem, mtu=mtu)
+    if choice is not None:
+        plan = replace(plan, notes=(*plan.notes, f"dilation {d:.4g} set by {choice.set_by}"),
+                       dilation_choice=choice.as_dict())
+    return caps, cal, plan
+
+
+def traffic_dilation(g: nx.Graph, traffic: Traffic, forward_rate_bps: float) -> DilationChoice:
+    """D for ``traffic`` on ``g`` at the loaded and per-link shares of one hop's rate."""
+    return dilation_for_traffic(plan_emulation(g, 1.0), traffic, forward_rate_bps,
+                                link_share=RATE_HEADROOM, total_share=RATE_HEADROOM_LOADED)
 
 
 def result_summary(plan: EmulationPlan, caps: Capabilities, cal: Calibration,
@@ -112,6 +138,7 @@ def result_summary(plan: EmulationPlan, caps: Capabilities, cal: Calibration,
         "calibration": cal.as_dict(),
         **cpu.summary(),
         "notes": list(plan.notes),
+        "dilation_choice": plan.dilation_choice,
         "ok": bool(reach.ok),
     }
 
@@ -167,18 +194,20 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
             controller: bool = True, profiles: list[str] | None = None, loaded: bool = False,
             policy: Path | None = None, pfc: Any = None,
             progress: Callable[[str], None] = lambda _m: None,
-            inside: Callable[[Any], None] | None = None) -> dict[str, Any]:
+            inside: Callable[[Any], None] | None = None,
+            traffic: Traffic | None = None) -> dict[str, Any]:
     """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``.
 
     With ``controller`` (the default) the SDN controller programs the switches;
     without, the plan's static flow tables do. ``loaded``: traffic will load every
-    link at once, so automatic dilation divides the sum of link rates (not the busiest).
+    link at once, so automatic dilation divides the sum of link rates (not the busiest);
+    ``traffic`` (the steps' host pairs) sets it from the routed load instead.
     ``pfc`` (:class:`~fabrictwin.fabric.pfc.setup.PfcOptions`): lossless queues and the
     PFC daemon while ``inside`` runs; its counters land in the summary's ``pfc``.
     """
     with sigterm_as_interrupt():
         caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress,
-                                  loaded=loaded)
+                                  loaded=loaded, traffic=traffic)
         setup = None
         if pfc is not None:
             setup = pfc_setup(plan, pfc)  # a buffer too small is refused before bring-up

@@ -20,7 +20,7 @@ from fabrictwin.topologies.multidc import add_dci_mesh, dc_outbound_bps, mesh_bi
 
 def ai_factory(hypernodes: int, hn: HyperNode, switch: SwitchChip, dci: DCILink, *,
                dcs: int = 1, collapse: bool = True, distance_m: float = 50_000.0,
-               dci_links: int = 1, servers_per_group: int | None = None,
+               dci_links: int = 1, dci_routers: int = 1, servers_per_group: int | None = None,
                spines: int | None = None, cable_m: float = 10.0) -> nx.Graph:
     """``dcs`` x ``hypernodes`` hyper-nodes of ``hn`` joined by scale-out and scale-across.
 
@@ -56,9 +56,10 @@ def ai_factory(hypernodes: int, hn: HyperNode, switch: SwitchChip, dci: DCILink,
     if dcs > 1:
         require(all(spine_sets), "spines: each DC needs a spine layer to reach its DCI router")
         router_bps = add_dci_mesh(g, spine_sets, dci, switch, distance_m=distance_m,
-                                  dci_links=dci_links, cable_m=cable_m)
+                                  dci_links=dci_links, routers=dci_routers, cable_m=cable_m)
         out = dc_outbound_bps(g, infos[0], hn.nic.rate_bps, router_bps)
-        design["bisection_bps"] = mesh_bisection_bps(dcs, out, dci_links * dci.rate_bps)
+        design["bisection_bps"] = mesh_bisection_bps(dcs, out,
+                                                     dci_routers * dci_links * dci.rate_bps)
         a_hosts = [gpu for nodes in dc_gpus[: dcs // 2] for gpus in nodes for gpu in gpus]
     else:
         nodes = dc_gpus[0]

@@ -21,13 +21,17 @@ from fabrictwin.topologies.graph import (
 
 def add_dci_mesh(g: nx.Graph, dc_spines: Sequence[Sequence[str]], dci: DCILink,
                  router: SwitchChip, *, distance_m: float, dci_links: int = 1,
-                 cable_m: float = 10.0) -> float:
-    """Give each DC a DCI router ``d{i}x`` joined to its spines, and mesh the routers.
+                 routers: int = 1, cable_m: float = 10.0) -> float:
+    """Give each DC ``routers`` DCI routers joined to all its spines, and mesh the DCs.
 
-    Every pair of DCs is ``distance_m`` apart over ``dci_links`` parallel DCI links;
-    latency is ``dci.latency_ns(distance_m)``. Returns a DC's spine-to-router capacity.
+    Router ``i`` of every DC (``d{d}x``, or ``d{d}x{i}`` with several) reaches router
+    ``i`` of every other DC over ``dci_links`` bundled DCI links, ``distance_m`` away
+    (latency ``dci.latency_ns(distance_m)``): several routers give the spines equal-cost
+    paths across, spread by ECMP, as DCs join over several DCI paths for capacity and
+    resilience. Returns a DC's spine-to-router capacity.
     """
     require_int("dci_links", dci_links)
+    require_int("dci_routers", routers)
     dcs = len(dc_spines)
     lat = dci.latency_ns(distance_m)
     require(dci.rate_bps <= router.port_rate_bps,
@@ -35,19 +39,22 @@ def add_dci_mesh(g: nx.Graph, dc_spines: Sequence[Sequence[str]], dci: DCILink,
     need = len(dc_spines[0]) + (dcs - 1) * dci_links
     require(need <= router.radix, f"a DCI router needs {need} ports, {router.name} radix is "
             f"{router.radix}")
-    routers = [add_switch(g, f"d{d}x", "dci", "scale-across", radix=router.radix,
-                          latency_ns=router.latency_ns, buffer_bytes=router.buffer_bytes, dc=d)
-               for d in range(dcs)]
+    names = ["x"] if routers == 1 else [f"x{i}" for i in range(routers)]
+    by_dc = [[add_switch(g, f"d{d}{x}", "dci", "scale-across", radix=router.radix,
+                         latency_ns=router.latency_ns, buffer_bytes=router.buffer_bytes, dc=d)
+              for x in names] for d in range(dcs)]
     for d, spines in enumerate(dc_spines):
         for s in spines:
-            add_link(g, s, routers[d], tier="scale-out", rate_bps=router.port_rate_bps,
-                     latency_ns=cable_m * FIBRE_NS_PER_M)
+            for r in by_dc[d]:
+                add_link(g, s, r, tier="scale-out", rate_bps=router.port_rate_bps,
+                         latency_ns=cable_m * FIBRE_NS_PER_M)
     for a in range(dcs):
         for b in range(a + 1, dcs):
-            add_link(g, routers[a], routers[b], tier="scale-across",
-                     rate_bps=dci_links * dci.rate_bps, latency_ns=lat, links=dci_links,
-                     distance_m=float(distance_m))
-    return len(dc_spines[0]) * router.port_rate_bps
+            for ra, rb in zip(by_dc[a], by_dc[b], strict=True):
+                add_link(g, ra, rb, tier="scale-across", rate_bps=dci_links * dci.rate_bps,
+                         latency_ns=lat, links=dci_links, distance_m=float(distance_m))
+    g.graph["dci_links"] = routers * dci_links  # between each pair of DCs, for the model
+    return len(dc_spines[0]) * routers * router.port_rate_bps
 
 
 def dc_outbound_bps(g: nx.Graph, info: ClosInfo, host_rate_bps: float,
@@ -66,7 +73,7 @@ def mesh_bisection_bps(dcs: int, outbound_bps: float, dci_bps: float) -> float:
 
 def multi_dc(dcs: int, leaves: int, spines: int, hosts_per_leaf: int, nic: NIC,
              switch: SwitchChip, dci: DCILink, *, distance_m: float, dci_links: int = 1,
-             cable_m: float = 10.0) -> nx.Graph:
+             dci_routers: int = 1, cable_m: float = 10.0) -> nx.Graph:
     """``dcs`` leaf-spine data centres, each with a DCI router, joined in a full mesh.
 
     DC ``d`` has hosts ``d{d}h{i}``, leaves ``d{d}l{j}``, spines ``d{d}s{j}`` and router
@@ -88,14 +95,15 @@ def multi_dc(dcs: int, leaves: int, spines: int, hosts_per_leaf: int, nic: NIC,
         infos.append(info)
         dc_hosts.append(hosts)
     router_bps = add_dci_mesh(g, spine_sets, dci, switch, distance_m=distance_m,
-                              dci_links=dci_links, cable_m=cable_m)
+                              dci_links=dci_links, routers=dci_routers, cable_m=cable_m)
     out = dc_outbound_bps(g, infos[0], nic.rate_bps, router_bps)
     g.graph["design"] = {
-        "bisection_bps": mesh_bisection_bps(dcs, out, dci_links * dci.rate_bps),
+        "bisection_bps": mesh_bisection_bps(dcs, out, dci_routers * dci_links * dci.rate_bps),
         "oversubscription": hosts_per_leaf * nic.rate_bps / infos[0].uplink_bps,
     }
     g.graph["bisection_a"] = [h for hosts in dc_hosts[: dcs // 2] for h in hosts]
     g.graph["representatives"] = [dc_hosts[0][0]]
     g.graph["hardware"] = {"nic": nic, "switch": switch, "dci": dci}
+    g.graph["distance_m"] = float(distance_m)
     check_names(g)
     return g

@@ -86,6 +86,12 @@ class TopologyBuilder:
     build: Callable[[dict[str, Any]], nx.Graph]
 
 
+def _sliced(p: dict[str, Any]) -> Any:
+    """The hyper-node profile with its tray counts overridden (a slice of it)."""
+    overrides = {k: p[k] for k in ("compute_trays", "gpus_per_tray") if p.get(k) is not None}
+    return p["profile"].scaled(**overrides) if overrides else p["profile"]
+
+
 def _hypernode(p: dict[str, Any]) -> nx.Graph:
     knobs = {"compute_trays": "compute_trays", "gpus_per_tray": "gpus_per_tray",
              "switch_trays": "switch_trays", "chips_per_tray": "chips_per_tray",
@@ -157,10 +163,12 @@ BUILDERS: dict[str, TopologyBuilder] = {b.name: b for b in [
         "dci": Param("dci", "zr400", "DCI link profile"),
         "distance_km": Param("float", 50.0, "fibre distance between every pair of DCs"),
         "dci_links": Param("int", 1, "parallel DCI links between each pair of DCs"),
+        "dci_routers": Param("int", 1, "DCI routers per DC, each with its own DCI links (ECMP)"),
         "cable_m": _CABLE,
     }, lambda p: multi_dc(p["dcs"], p["leaves"], p["spines"], p["hosts_per_leaf"], p["nic"],
                           p["switch"], p["dci"], distance_m=p["distance_km"] * 1000,
-                          dci_links=p["dci_links"], cable_m=p["cable_m"])),
+                          dci_links=p["dci_links"], dci_routers=p["dci_routers"],
+                          cable_m=p["cable_m"])),
     TopologyBuilder("ai_factory", "hyper-nodes + rail-optimized scale-out + scale-across DCI", {
         "hypernodes": Param("int", 2, "hyper-nodes per DC"),
         "dcs": Param("int", 1, "data centres"),
@@ -170,12 +178,14 @@ BUILDERS: dict[str, TopologyBuilder] = {b.name: b for b in [
         "dci": Param("dci", "zr400", "DCI link profile"),
         "distance_km": Param("float", 50.0, "fibre distance between every pair of DCs"),
         "dci_links": Param("int", 1, "parallel DCI links between each pair of DCs"),
+        "dci_routers": Param("int", 1, "DCI routers per DC, each with its own DCI links (ECMP)"),
+        **{k: _OEX[k] for k in ("compute_trays", "gpus_per_tray")},
         "servers_per_group": Param("int", None, "compute trays per rail group"),
         "spines": Param("int", None, "spines per DC (default: 1:1 at the leaf)"),
         "cable_m": _CABLE,
-    }, lambda p: ai_factory(p["hypernodes"], p["profile"], p["switch"], p["dci"], dcs=p["dcs"],
+    }, lambda p: ai_factory(p["hypernodes"], _sliced(p), p["switch"], p["dci"], dcs=p["dcs"],
                             collapse=p["collapse"], distance_m=p["distance_km"] * 1000,
-                            dci_links=p["dci_links"],
+                            dci_links=p["dci_links"], dci_routers=p["dci_routers"],
                             servers_per_group=p["servers_per_group"], spines=p["spines"],
                             cable_m=p["cable_m"])),
 ]}

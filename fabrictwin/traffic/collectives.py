@@ -294,32 +294,66 @@ def pipeline(stages: int, microbatches: int, size_bytes: int, ranks_per_stage: i
     return b.build()
 
 
-def hierarchical_all_reduce(node_of: Sequence[int], size_bytes: int) -> Schedule:
-    """Reduce-scatter inside each node (ring), all-reduce across nodes between ranks with
-    the same local index (ring), all-gather inside each node (ring)."""
+def hierarchical_all_reduce(node_of: Sequence[int], size_bytes: int,
+                            dc_of: Sequence[int] | None = None) -> Schedule:
+    """Reduce-scatter inside each node (ring), then between ranks with the same local
+    index across the nodes of a DC (ring), then across DCs (ring all-reduce between ranks
+    with the same place in their DCs); all-gather back out in reverse (NCCL's
+    hierarchical forms; only the outermost level crosses a DCI, once each way).
+
+    Without ``dc_of`` (or with one DC) the middle level spans all nodes: the classic
+    two-level form. Every node needs the same number of ranks, every DC of nodes.
+
+    >>> s = hierarchical_all_reduce([0, 0, 1, 1], 1024, dc_of=[0, 0, 1, 1])
+    >>> [(t.src, t.dst) for t in s.steps[1]]
+    [(0, 2), (2, 0), (1, 3), (3, 1)]
+    """
     n = len(node_of)
     _check_n("hierarchical_all_reduce", n)
-    nodes: dict[int, list[int]] = {}
-    for r, node in enumerate(node_of):
-        nodes.setdefault(node, []).append(r)
-    members = list(nodes.values())
-    local = len(members[0])
-    if any(len(m) != local for m in members):
+    dc_of = list(dc_of) if dc_of is not None else [0] * n
+    if len(dc_of) != n:
+        raise FabricTwinError("hierarchical_all_reduce: dc_of needs one DC per rank")
+    # coordinates (local index, node within its DC, DC) of every rank
+    dcs: dict[int, dict[int, list[int]]] = {}
+    for r in range(n):
+        dcs.setdefault(dc_of[r], {}).setdefault(node_of[r], []).append(r)
+    nodes = [m for dc in dcs.values() for m in dc.values()]
+    if len({len(m) for m in nodes}) != 1:
         raise FabricTwinError("hierarchical_all_reduce: every node needs the same number "
-                              f"of ranks, got {sorted({len(m) for m in members})}")
-    g = len(members)
-    b = ScheduleBuilder("hierarchical_all_reduce", n, size_bytes, split(size_bytes, local * g))
-    _everything(b, n, local * g)
-    groups = [tuple(range(j * g, (j + 1) * g)) for j in range(local)]  # local index j's part
-    intra = [(m, groups) for m in members]
-    step = _ring_rs(b, 0, intra)
-    inter = [([m[j] for m in members], [(c,) for c in groups[j]]) for j in range(local)]
-    step += _ring_rs(b, step, inter)
-    step += _ring_ag(b, step, inter)
-    _ring_ag(b, step, intra)
+                              f"of ranks, got {sorted({len(m) for m in nodes})}")
+    if len({len(dc) for dc in dcs.values()}) != 1:
+        raise FabricTwinError("hierarchical_all_reduce: every DC needs the same number "
+                              f"of nodes, got {sorted({len(dc) for dc in dcs.values()})}")
+    dims = (len(nodes[0]), len(nodes) // len(dcs), len(dcs))
+    coords: dict[tuple[int, int, int], int] = {}
+    for c, dc in enumerate(dcs.values()):
+        for k, members in enumerate(dc.values()):
+            for j, r in enumerate(members):
+                coords[j, k, c] = r
+    chunks = dims[0] * dims[1] * dims[2]
+
+    def chunk(x: tuple[int, int, int]) -> int:
+        return (x[0] * dims[1] + x[1]) * dims[2] + x[2]
+
+    def rings(level: int) -> list[Ring]:
+        """Rings of ``level``: ranks sharing every other coordinate, ordered along it;
+        member x owns the chunks that agree with it on the levels up to this one."""
+        out = []
+        for fixed in sorted({x[:level] + x[level + 1:] for x in coords}):
+            row = [fixed[:level] + (i,) + fixed[level:] for i in range(dims[level])]
+            owned = [tuple(sorted(chunk(y) for y in coords if y[:level + 1] == x[:level + 1]))
+                     for x in row]
+            out.append(([coords[x] for x in row], owned))
+        return out
+
+    b = ScheduleBuilder("hierarchical_all_reduce", n, size_bytes, split(size_bytes, chunks))
+    _everything(b, n, chunks)
+    step = 0
+    for level in range(3):
+        step += _ring_rs(b, step, rings(level))
+    for level in reversed(range(3)):
+        step += _ring_ag(b, step, rings(level))
     return b.build()
-
-
 
 
 #: Builders by name, for configuration files and the CLI.
