@@ -85,7 +85,8 @@ def system_of(g: Any, ranks: Sequence[str]) -> System | None:
         raise FabricTwinError("model: the hyper-nodes have no scale-out links")
     return build_system(hn, len(ranks), nodes=nodes, nics_per_node=len(nics),
                         nic_rate_bps=min(nics), switch=hw.get("switch"), dcs=dcs,
-                        dci=hw.get("dci"), dci_links=g.graph.get("dci_links", 1), distance_m=g.graph.get("distance_m", 50_000.0))
+                        dci=hw.get("dci"), dci_links=g.graph.get("dci_links", 1),
+                        distance_m=g.graph.get("distance_m", 50_000.0))
 
 
 def model_algorithm(algorithm: str, system: System) -> str:
