@@ -5,6 +5,8 @@ Pure functions of plain data (hardware profiles, graphs, numbers): no I/O, no st
 - :mod:`.system`: a system's tiers (scale-up, scale-out, scale-across) and the rates and
   latencies derived from its hardware profile;
 - :mod:`.collectives`: alpha-beta cost of every algorithm and protocol on those tiers;
+- :mod:`.ceilings`: NCCL's per-channel bandwidth caps across nodes (trees, LL128 rings,
+  NVLSTree);
 - :mod:`.algorithm`: the algorithm and protocol NCCL would pick;
 - :mod:`.predict`: time, algbw and busbw over sizes;
 - :mod:`.flows`: max-min fair rates of flows over a topology graph with ECMP;

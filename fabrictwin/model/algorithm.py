@@ -15,10 +15,10 @@ LL128 over IB/RoCE on Ampere and later).
 
 Where the choice differs from NCCL's: NCCL's own latency constants make it keep LL
 on NVLink for messages up to about 1 MiB, where LL128 (same latency here, more
-bandwidth) is faster by this model, and its rating of the tree (0.92 x half the bus
-bandwidth) makes it keep the ring on two nodes where the chain-and-tree is faster by
-this model. Large-message choices agree: NVLS on H100, H200, B200 and NVL72 nodes,
-ring on A100 nodes, NVLS or ring across nodes.
+bandwidth) is faster by this model. Across nodes the model holds trees, LL128 rings
+and NVLSTree to NCCL's per-channel caps (:mod:`.ceilings`), so on two A100 nodes it
+keeps the ring, as NCCL does. Large-message choices agree: NVLS on H100, H200, B200
+and NVL72 nodes, ring on A100 nodes, NVLS or ring across nodes.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ cost (tier hardware, algorithm, protocol) for each step this module counts: ring
 steps and 2 log2(members) per tier above; NVLS one step (NVLSTree: and the trees).
 
 Protocol efficiency: LL 4 data bytes per 8 (1/2); LL128 120 per 128; Simple all data.
+
+Across nodes NCCL's channels also have a most they move (:mod:`.ceilings`): a tree's,
+an LL128 ring's and NVLSTree's algorithm bandwidth is at most what its search channels
+reach, whichever is lower.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabrictwin.errors import FabricTwinError
+from fabrictwin.model.ceilings import algbw_ceiling_Bps
 from fabrictwin.model.latency import STAGE_FAMILY, base_s, ll_efficiency, step_s
 from fabrictwin.model.pipeline import Pipe, pipe_for
 from fabrictwin.model.system import System
@@ -290,6 +295,11 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
         s_per_byte = sum(_bandwidth(system, {i: v}, proto)[0] for i, v in vols.items())
     eff = efficiency(system, index, proto, algorithm) * (system.tiers[index].reduction_efficiency
                               if stages is not None and stages[index] == "nvls" else 1.0)
+    # NCCL's channels across nodes move at most their per-channel caps (.ceilings); a
+    # capped channel also moves its chunks more slowly (the pipe's rate)
+    capped = max(s_per_byte, 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol))
+    eff *= s_per_byte / capped
+    s_per_byte = capped
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
     return Cost(algorithm, protocol, latency, s_per_byte,

@@ -70,6 +70,7 @@ class Tier:
     ll128: bool = False  # the tier keeps 128-byte GPU stores whole (NVLink, GPUDirect RDMA NICs)
     ordered: bool = False  # a flag sent after data arrives after it (RDMA on one QP)
     extra_s: float = 0.0  # per-step latency beyond NCCL's NET constant: DCI routers, fibre
+    nics: int = 0  # NICs per member (scale-out: per node); NCCL lays one channel through each
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
         tiers.append(Tier("scale-out", nodes // dcs, payload_bps=node_bps * eff,
                           line_bps=node_bps, rank_payload_bps=rank_bps * eff,
                           hop_s=out_hop_s, sync_s=up.sync_s, fence_s=up.fence_s,
-                          ll128=True, ordered=True))
+                          ll128=True, ordered=True, nics=nics))
         if dcs > 1:
             if dci is None:
                 raise FabricTwinError("dci: more than one DC needs a DCI link profile")
