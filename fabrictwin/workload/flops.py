@@ -8,7 +8,8 @@ Parameters (SwiGLU FFN: three h x f matrices; no biases or norms, < 0.01%):
   ``h x H (d + d_r)`` without ``q_lora_rank``) ``+ h x (r_kv + d_r) + r_kv x H (d + d_v)
   + H d_v x h``;
 - FFN: dense ``3 h f``; MoE ``(E + S) 3 h f_e + h E`` (E routed, S shared experts, router),
-  of which ``(k + S) 3 h f_e`` are active per token;
+  of which ``(k + S) 3 h f_e`` are active per token; an ungated (GELU) MLP, as GPT-3, OPT,
+  MPT and GPT-J use, has two ``h x f`` matrices, ``2 h f`` (``gated_ffn: false``);
 - embeddings ``V h``, twice unless tied (input table and output head).
 
 Training FLOPs per token (Narayanan et al., SC 2021, eq. 3; Kaplan et al. 2020, 2.1;
@@ -20,6 +21,12 @@ where N_active excludes the input embedding (a lookup) and counts the output hea
 and T is the sequence length (full, not causal-halved, as PaLM's MFU counts it);
 for standard attention ``d_qk = d_v = d`` gives PaLM's ``12 L H d T``. Inference
 forward FLOPs are a third of that.
+
+Activation recomputation adds hardware FLOPs but no model FLOPs (Korthikanti et al.,
+MLSys 2023, section 5 and appendix A): ``full`` recomputes every layer's forward,
+``2 N_layers + 2 L H T (d_qk + d_v)`` per token (the output head is not recomputed);
+``selective`` recomputes only the attention core (``Q K^T``, softmax, attention over V),
+``2 L H T (d_qk + d_v)``.
 
 KV-cache bytes per token (one copy of the whole model):
 GQA ``2 L K d x bytes``; MLA ``L (r_kv + d_r) x bytes`` (the compressed latent and the
@@ -67,11 +74,12 @@ def params(m: ModelConfig) -> Params:
     (256, 384, 160, 1440)
     """
     attn = attention_params(m)
-    dense = 3 * m.hidden * m.ffn
+    mats = 3 if m.gated_ffn else 2
+    dense = mats * m.hidden * m.ffn
     moe = moe_active = 0
     moe_layers = 0
     if m.experts:
-        per_expert = 3 * m.hidden * m.expert_ffn
+        per_expert = mats * m.hidden * m.expert_ffn
         moe = (m.experts + m.shared_experts) * per_expert + m.hidden * m.experts
         moe_active = (m.top_k + m.shared_experts) * per_expert + m.hidden * m.experts
         moe_layers = m.layers - m.dense_layers
@@ -96,6 +104,29 @@ def training_flops_per_token(m: ModelConfig, seq_len: int) -> float:
     n = p.active - p.embedding + head_output  # the input lookup costs no FLOPs
     d_qk, d_v = (m.dim + m.rope_dim, m.v_head_dim or m.dim) if m.mla else (m.dim, m.dim)
     return 6.0 * n + 6.0 * m.layers * m.heads * seq_len * (d_qk + d_v)
+
+
+RECOMPUTE = ("none", "selective", "full")
+
+
+def recompute_flops_per_token(m: ModelConfig, seq_len: int, mode: str) -> float:
+    """Hardware FLOPs per token that activation recomputation ``mode`` adds.
+
+    >>> from fabrictwin.workload.spec import ModelConfig
+    >>> m = ModelConfig(layers=2, hidden=8, heads=2, ffn=16, vocab=10)
+    >>> recompute_flops_per_token(m, 4, "selective")  # 2 x 2 x 2 x 4 x (4 + 4)
+    256.0
+    >>> recompute_flops_per_token(m, 4, "full")  # + 2 x (1440 - 160)
+    2816.0
+    """
+    if mode == "none":
+        return 0.0
+    d_qk, d_v = (m.dim + m.rope_dim, m.v_head_dim or m.dim) if m.mla else (m.dim, m.dim)
+    attention_core = 2.0 * m.layers * m.heads * seq_len * (d_qk + d_v)
+    if mode == "selective":
+        return attention_core
+    p = params(m)
+    return attention_core + 2.0 * (p.active - p.embedding)
 
 
 def forward_flops_per_token(m: ModelConfig, context: float) -> float:

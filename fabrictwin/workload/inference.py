@@ -7,8 +7,12 @@ Rooflines from the GPU profile, per instance of ``tp`` GPUs:
   the causal average of P/2 keys, :mod:`.flops`). With a KV pool, a fraction ``hit`` of
   the prompt is loaded at the pool's bandwidth instead, overlapped layer by layer
   (Mooncake, FAST 2025): ``max(compute of the rest, load)``.
-- decode step of a batch B at mean context C: ``max((weights + B C kv) / (tp x HBM x
-  mem_eff), B F(C) / (tp x peak x eff))`` plus 2 TP all-reduces per layer of ``B h``.
+- decode step of a batch B at mean context C, a roofline per kernel class summed, since
+  the weight GEMMs and the attention kernels run one after the other (as per-operator
+  simulators such as Vidur, MLSys 2024, cost them): ``max(weights / HBM', B F(0) / P') +
+  max(B C kv / HBM', B (F(C) - F(0)) / P')`` with ``HBM' = tp x HBM x mem_eff`` and
+  ``P' = tp x peak x eff``, plus 2 TP all-reduces per layer of ``B h``. (One roofline over
+  the sums would let the GEMMs' compute hide the KV reads, which no kernel does.)
 
 Queueing (a simple stated model, not a simulation of the scheduler): Poisson arrivals
 split evenly over instances; the decode batch is Little's law ``B = lambda E[O] step(B)``
@@ -77,11 +81,14 @@ class Roofline:
     def decode_step_s(self, batch: float, context: float) -> float:
         m, gpu = self.m, self.cluster.hn.gpu
         hbm = self.tp * gpu.hbm_rate_bps / 8 * self.mem_eff
-        mem = (weight_bytes(m) + batch * context * kv_bytes_per_token(m)) / hbm
-        compute = batch * forward_flops_per_token(m, context) / (
-            self.tp * self.cluster.check_peak(m.dtype) * self.eff)
+        flops = self.tp * self.cluster.check_peak(m.dtype) * self.eff
+        linear = forward_flops_per_token(m, 0)
+        attention = forward_flops_per_token(m, context) - linear
+        # the weight GEMMs and the attention kernels run one after the other
+        gemm = max(weight_bytes(m) / hbm, batch * linear / flops)
+        attend = max(batch * context * kv_bytes_per_token(m) / hbm, batch * attention / flops)
         comm = 2 * m.layers * float(self._ar(np.array([batch * m.hidden * m.dtype_bytes]))[0])
-        return max(mem, compute) + comm
+        return gemm + attend + comm
 
     def max_batch(self, context: float) -> float:
         free = self.tp * self.cluster.hn.gpu.memory_bytes - weight_bytes(self.m)

@@ -69,7 +69,8 @@ def evaluate(w: Workload, cluster: Cluster, rate: float, deployment: str) -> dic
         log.info("%s overloaded at %.3g req/s (prefill rho %.2f)", deployment, rate, rho)
         return {**base, "overloaded": True, "throughput_tokens_per_s": 0.0,
                 "goodput_tokens_per_s": 0.0, "ttft_ms_p50": None, "ttft_ms_p99": None,
-                "tpot_ms_p50": None, "tpot_ms_p99": None, "tokens_per_joule": 0.0,
+                "tpot_ms_p50": None, "tpot_ms_p99": None, "ttft_ms_mean": None,
+                "tpot_ms_mean": None, "tokens_per_joule": 0.0,
                 "slo_attainment": 0.0, "decode_batch": None}
     b, step = batch
     mean_wait = lam_p * float((s ** 2).mean()) / (2 * (1 - rho))
@@ -92,6 +93,7 @@ def evaluate(w: Workload, cluster: Cluster, rate: float, deployment: str) -> dic
             "ttft_ms_p99": float(np.percentile(ttft, 99) * 1e3),
             "tpot_ms_p50": float(np.percentile(tpot, 50) * 1e3),
             "tpot_ms_p99": float(np.percentile(tpot, 99) * 1e3),
+            "ttft_ms_mean": float(ttft.mean() * 1e3), "tpot_ms_mean": float(tpot.mean() * 1e3),
             "tokens_per_joule": thr / pw if pw else 0.0, "decode_batch": b}
 
 
@@ -132,13 +134,15 @@ def _closed_loop(w: Workload, cluster: Cluster, concurrency: int) -> float:
     """Arrival rate of ``concurrency`` requests in flight: rate = C / E[latency]."""
     inf = w.inference
     assert inf is not None
-    rate = 0.1
+    rate, feasible = 0.1, 0.0
     for _ in range(40):
         r = evaluate(w, cluster, rate, inf.deployment)
         if r["overloaded"]:
             rate *= 0.7
             continue
+        feasible = max(feasible, rate)
         out = float(inf.output.mean)
         latency = (r["ttft_ms_p50"] + out * r["tpot_ms_p50"]) / 1e3
         rate = 0.5 * rate + 0.5 * concurrency / latency
-    return rate
+    # more requests in flight than the deployment sustains: it runs saturated
+    return rate if not evaluate(w, cluster, rate, inf.deployment)["overloaded"] else feasible

@@ -43,6 +43,7 @@ class ModelConfig:
     head_dim: int = spec(doc="per-head dimension; 0 = hidden / heads", default=0)
     dtype: str = "bf16"
     tied_embeddings: bool = False
+    gated_ffn: bool = spec(doc="SwiGLU FFN (3 matrices); false: GELU MLP (2)", default=True)
     # MoE: experts > 0 makes every layer but the first dense_layers an MoE layer
     experts: int = 0
     top_k: int = 0
@@ -107,10 +108,18 @@ class Training:
     efficiency: float = spec(doc="fraction of peak FLOP/s the kernels reach", default=0.5)
     bucket_bytes: int = spec(parse_size_bytes, "gradient bucket (the last is exposed)",
                              default=100_000_000)
+    recompute: str = spec(doc="activation recomputation: none, selective or full",
+                          default="none")
+    virtual_stages: int = spec(doc="interleaved 1F1B model chunks per stage", default=1)
 
     def __post_init__(self) -> None:
         _positive(self, "tp", "pp", "dp", "micro_batch", "global_batch", "seq_len", "ep",
-                  "bucket_bytes")
+                  "bucket_bytes", "virtual_stages")
+        if self.recompute not in ("none", "selective", "full"):
+            raise FieldError("recompute", f"expected none, selective or full, got "
+                             f"{self.recompute!r}")
+        if self.virtual_stages > 1 and self.pp < 2:
+            raise FieldError("virtual_stages", "needs pp > 1")
         if not 0 < self.efficiency <= 1:
             raise FieldError("efficiency", f"must be in (0, 1], got {self.efficiency}")
         if self.global_batch % (self.dp * self.micro_batch):

@@ -3,15 +3,18 @@
 Per micro-batch and pipeline stage (``L/pp`` layers; Megatron-LM placement, see
 :mod:`.cluster`):
 
-- compute: ``flops_per_token x tokens / (tp x peak x efficiency)`` (:mod:`.flops`);
+- compute: ``(flops_per_token + recompute) x tokens / (tp x peak x efficiency)``
+  (:mod:`.flops`; recomputation adds hardware FLOPs, MFU counts model FLOPs only);
 - TP: 4 all-reduces per layer (2 forward, 2 backward) of ``b s h`` activations on the
   TP group, fully exposed (Narayanan et al., SC 2021, section 3.2 / Shoeybi et al. 2019);
 - EP: 4 all-to-alls per MoE layer (dispatch and combine, forward and backward) of
   ``b s k h`` bytes per rank, fully exposed (no DualPipe-style overlap modelled).
 
-Step (1F1B schedule, Narayanan et al. 2021, section 2.2.1: bubble ``(pp-1)/m``)::
+Step (1F1B schedule, Narayanan et al. 2021, section 2.2.1: bubble ``(pp-1)/m``; the
+interleaved schedule with ``v`` model chunks per stage, section 2.2.2, divides the
+bubble by ``v``)::
 
-    step = (m + pp - 1) t_mb + PP exposed + DP exposed
+    step = (m + (pp - 1) / v) t_mb + PP exposed + DP exposed
 
 - PP: ``2 (pp - 1)`` activation/gradient send/recvs of ``b s h`` on the critical path
   (pipeline fill and drain); steady-state ones overlap compute.
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 
 from fabrictwin.model import System, predict
 from fabrictwin.workload.cluster import Cluster
-from fabrictwin.workload.flops import params, training_flops_per_token
+from fabrictwin.workload.flops import params, recompute_flops_per_token, training_flops_per_token
 from fabrictwin.workload.power import power
 from fabrictwin.workload.spec import Workload
 
@@ -79,7 +82,8 @@ def train_step(w: Workload, cluster: Cluster) -> TrainingResult:
     moe_layers = (m.layers - m.dense_layers) / t.pp if m.experts else 0.0
     tokens_mb = t.micro_batch * t.seq_len
     flops_tok = training_flops_per_token(m, t.seq_len)
-    compute_mb = flops_tok * tokens_mb / (t.pp * t.tp * peak * t.efficiency)
+    hw_tok = flops_tok + recompute_flops_per_token(m, t.seq_len, t.recompute)
+    compute_mb = hw_tok * tokens_mb / (t.pp * t.tp * peak * t.efficiency)
     exposed: dict[str, float] = defaultdict(float)
     phase: dict[str, float] = {}
 
@@ -92,6 +96,7 @@ def train_step(w: Workload, cluster: Cluster) -> TrainingResult:
         ep_mb = 4 * moe_layers * a2a
     t_mb = compute_mb + tp_mb + ep_mb
     mbs = t.microbatches
+    slots = mbs + (t.pp - 1) / t.virtual_stages  # micro-batch times on the critical path
     pp_s, pp_tier = _time(cluster.group(2, t.tp), "sendrecv", act) if t.pp > 1 else (0.0, "")
     pp_exposed = 2 * (t.pp - 1) * pp_s
     # DP: one stage's TP shard of parameters (MoE: experts are sharded over EP, not DP)
@@ -109,22 +114,22 @@ def train_step(w: Workload, cluster: Cluster) -> TrainingResult:
     ag_b, _ = _time(dp_sys, "all_gather", bucket)
     dp_exposed = max(rs + ag - t_mb, rs_b + ag_b) if t.dp > 1 else 0.0
 
-    exposed[tp_tier] += (mbs + t.pp - 1) * tp_mb if t.tp > 1 else 0.0
+    exposed[tp_tier] += slots * tp_mb if t.tp > 1 else 0.0
     if ep_mb:
-        exposed[ep_tier] += (mbs + t.pp - 1) * ep_mb
+        exposed[ep_tier] += slots * ep_mb
     if pp_exposed:
         exposed[pp_tier] += pp_exposed
     if dp_exposed:
         exposed[dp_tier] += dp_exposed
-    phase.update(tp=(mbs + t.pp - 1) * tp_mb, ep=(mbs + t.pp - 1) * ep_mb, pp=pp_exposed,
+    phase.update(tp=slots * tp_mb, ep=slots * ep_mb, pp=pp_exposed,
                  dp=dp_exposed, dp_total=rs + ag)
-    step = (mbs + t.pp - 1) * t_mb + pp_exposed + dp_exposed
+    step = slots * t_mb + pp_exposed + dp_exposed
     tokens = t.global_batch * t.seq_len
     model_flops = flops_tok * tokens
     pw = power(cluster, gpus)
     energy = pw.total_w * step
     compute = mbs * compute_mb
-    bubble = (t.pp - 1) * t_mb
+    bubble = (t.pp - 1) / t.virtual_stages * t_mb
     parts = {"compute": compute, "pipeline bubble": bubble, **exposed}
     log.info("step %.3f s: compute %.3f, bubble %.3f, exposed %s", step, compute, bubble,
              dict(exposed))
