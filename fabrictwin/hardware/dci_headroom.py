@@ -6,7 +6,7 @@ the hardware model of :func:`~fabrictwin.hardware.headroom.pfc_headroom` with th
 as the cable. The one-way delay is the link's own
 :meth:`~fabrictwin.hardware.catalogue.DCILink.latency_ns`: fibre *and* both ends'
 transponder DSP (the PAUSE crosses them one way, the data it stops the other). At
-4.9 ns/m, 400 Gb/s and 2 us of DSP per end, every kilometre costs 613 kB of headroom
+4.9 ns/m, 400 Gb/s and 2 us of DSP per end, every kilometre costs 490 kB of headroom
 and the transponders 400 kB more, so a switch buffer split over its ports runs out at
 metro distances.
 
