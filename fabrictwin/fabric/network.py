@@ -10,6 +10,7 @@ host configured through its shell at once (Mininet's sendCmd/waitOutput).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import select
 import subprocess
@@ -67,6 +68,11 @@ def _shaping(intf: str, link: LinkPlan, netem: bool) -> list[str]:
     """tc lines: per-class HTB queues at the dilated rate, netem under them if available."""
     return tc_lines(intf, link.rate_bps, link.delay_ns, netem, default_queues(),
                     credit=link.tier in CREDIT_TIERS)
+
+
+#: fping forgets a probe 10 s after sending it (SEQMAP_TIMEOUT_IN_NS in its seqmap.c) and
+#: ignores a later reply: past this, reachability pings with iputils' ping instead
+FPING_MAX_S = 8.0
 
 
 class Emulation:
@@ -308,10 +314,16 @@ class Emulation:
         timeout_ms = max(100, int(timeout_s * 1000))
         for h in self.plan.hosts:
             targets = " ".join(ip for n, ip in ips.items() if n != h.name)
-            # -a: print the targets that answered; -r: resend to the silent ones, since
-            # all hosts probing at once can overflow the userspace switch's queues.
-            net.nameToNode[h.name].sendCmd(
-                f"fping -a -r {retries} -i 2 -t {timeout_ms} {targets} 2>/dev/null; true")
+            if timeout_s > FPING_MAX_S:
+                # one ping per target, all at once; each resends every second until
+                # the deadline, and prints its target when one reply came back
+                cmd = (f"for ip in {targets}; do (ping -n -q -c 1 -i 1 -w {math.ceil(timeout_s)}"
+                       f" $ip >/dev/null 2>&1 && echo $ip) & done; wait")
+            else:
+                # -a: print the targets that answered; -r: resend to the silent ones, since
+                # all hosts probing at once can overflow the userspace switch's queues.
+                cmd = f"fping -a -r {retries} -i 2 -t {timeout_ms} {targets} 2>/dev/null; true"
+            net.nameToNode[h.name].sendCmd(cmd)
         failed = []
         for h in self.plan.hosts:
             answered = set(net.nameToNode[h.name].waitOutput().split())
