@@ -12,7 +12,12 @@ from fabrictwin.cli.common import library_from_args
 from fabrictwin.cli.emulate import run_emulation, summary_table
 from fabrictwin.cli.report import hardware_table, print_tables, topology_table
 from fabrictwin.cli.run import cmd_run
-from fabrictwin.runs.scenario import DEFAULT_SCENARIO, load_scenario, scenario_topology
+from fabrictwin.runs.scenario import (
+    DEFAULT_SCENARIO,
+    TWO_DC_SCENARIO,
+    load_scenario,
+    scenario_topology,
+)
 from fabrictwin.topologies.analysis import check
 
 
@@ -20,7 +25,8 @@ def demo_run_args(path: Path, args: argparse.Namespace) -> argparse.Namespace:
     """What `fabrictwin run SCENARIO` would parse, with every option at its default."""
     return argparse.Namespace(
         scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
-        dilation=None, dcqcn=False, pfc=False, static=False, wire_only=False, json=False,
+        dilation=None, dcqcn=False, cc=None, pfc=False, dci_lossy=False, static=False,
+        wire_only=False, json=False,
         out="results",
         profiles=getattr(args, "profiles", None), func=cmd_run)
 
@@ -42,7 +48,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print("emulation skipped: it needs root (sudo make demo)")
         return 0
     if scenario.collective:
-        return cmd_run(demo_run_args(path, args))
+        rc = cmd_run(demo_run_args(path, args))
+        if args.scenario:
+            return rc
+        # the third tier: the same collective between two DCs over 10 km of DCI
+        across = load_scenario(TWO_DC_SCENARIO)
+        console.print(f"\n[bold]scenario {across.name}[/bold]: {across.description}")
+        return max(rc, cmd_run(demo_run_args(TWO_DC_SCENARIO, args)))
     summary = run_emulation(g, None, False, None, Console(stderr=True))
     console.print(summary_table(summary))
     return 0 if summary["ok"] else 1

@@ -41,6 +41,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                                  "ECN Kmin/Kmax swept over three settings under a 4:1 incast"),
     "ecmp-vs-adaptive": Experiment("fabrictwin.cli.experiments.ecmp_vs_adaptive",
                                    "ECMP vs adaptive routing under skewed traffic"),
+    "scale-across": Experiment("fabrictwin.cli.experiments.scale_across",
+                               "an all-reduce across two DCs against DCI distance, per "
+                               "congestion-control variant"),
 }
 
 

@@ -15,7 +15,7 @@ from fabrictwin.cli.common import library_from_args
 from fabrictwin.cli.emulate import summary_table
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
-from fabrictwin.fabric.pfc.setup import PfcOptions
+from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
 from fabrictwin.runs.collective import resolve_algorithm, run_sizes, schedule_for, traffic_of
@@ -23,6 +23,7 @@ from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_out
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.registry import build_topology
+from fabrictwin.traffic.dcqcn import CC_VARIANTS
 from fabrictwin.units import parse_size_bytes
 
 
@@ -72,18 +73,30 @@ def _inputs(args: argparse.Namespace,
     return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy, pfc
 
 
-def pfc_options(pfc: PfcSettings | None) -> Any:
+def pfc_options(pfc: PfcSettings | None, *, dci_lossy: bool = False) -> Any:
     """The scenario's PFC settings as the emulation's options (None: PFC off)."""
     if pfc is None:
+        if dci_lossy:
+            raise FabricTwinError("--dci-lossy: applies to a lossless fabric; add --pfc")
         return None
 
     wd = pfc.watchdog
     return PfcOptions(buffer_bytes=pfc.buffer, alpha=pfc.alpha, watchdog_hw=None if wd is None
-                      else Watchdog(wd.detect_us * 1e3, wd.restore_us * 1e3, wd.action))
+                      else Watchdog(wd.detect_us * 1e3, wd.restore_us * 1e3, wd.action),
+                      lossy_tiers=(DCI_TIER,) if dci_lossy or pfc.dci_lossy else ())
+
+
+def congestion_control(args: argparse.Namespace) -> str | None:
+    """``--cc NAME``, or ``--dcqcn`` for the paper's DCQCN; None: none."""
+    if args.cc and args.dcqcn and args.cc != "dcqcn":
+        raise FabricTwinError(f"--dcqcn and --cc {args.cc}: give one congestion control")
+    return args.cc or ("dcqcn" if args.dcqcn else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     g, collective, algo, sizes, dilation, name, policy, pfc = _inputs(args)
+    congestion_control(args)  # bad input first
+    pfc_opts = pfc_options(pfc, dci_lossy=args.dci_lossy)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
     # D from the load the routed schedule puts on each link (the largest size: all
@@ -104,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console=err, transient=True) as bar:
             task = bar.add_task(f"{collective} on {ranks} ranks", total=len(sizes))
             doc["results"] = run_sizes(emu, g, collective, algo, sizes, out_dir / "agents",
-                                       dcqcn=args.dcqcn, endpoint=not args.wire_only,
+                                       cc=congestion_control(args),
+                                       endpoint=not args.wire_only,
                                        on_row=lambda _r: bar.advance(task))
         cap.terminate()
         cap.wait(timeout=5)
@@ -112,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with err.status("bringing the fabric up"):
         summary = emulate(g, dilation, controller=not args.static, traffic=traffic, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
-                          pfc=pfc_options(pfc), progress=lambda m: None)
+                          pfc=pfc_opts, progress=lambda m: None)
     pfc_doc = summary.pop("pfc", None)  # the document's own block, not the emulation's
     if pfc_doc:  # one daemon served every size: each row gets its window
         for r in doc.get("results", []):
@@ -158,7 +172,13 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     r.add_argument("--sizes", help="SIZE or MIN:MAX, doubling (default 1M:4M)")
     r.add_argument("--algo", help="ring, tree, hd, hierarchical, chain, direct (default auto)")
     r.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
-    r.add_argument("--dcqcn", action="store_true", help="senders run DCQCN")
+    r.add_argument("--dcqcn", action="store_true", help="senders run DCQCN (--cc dcqcn)")
+    r.add_argument("--cc", choices=list(CC_VARIANTS),
+                   help="senders' congestion control: dcqcn (the paper's timers) or dcqcn-rtt "
+                        "(timers and rate steps scaled to the longest path's round trip)")
+    r.add_argument("--dci-lossy", action="store_true",
+                   help="with --pfc: the DCI links carry the RDMA class without PFC (losses "
+                        "recovered by the transport), for distances lossless cannot reach")
     r.add_argument("--pfc", action="store_true",
                    help="lossless class with PFC: real PAUSE frames, 1 MB per switch "
                         "(see docs/pfc.md)")

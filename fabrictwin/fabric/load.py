@@ -3,8 +3,10 @@
 A collective's schedule and the plan's routes are known before bring-up, so the load on
 every link direction, step by step, is too. Per step, each sender's transfers share its
 interface's hardware rate (a GPU reaching a peer over several switch chips stripes over
-all of them, in proportion to their rates); every link direction a transfer's frames
-cross carries its share, capped at the link's rate. Two limits then set D:
+all of them, in proportion to their rates); a transfer then runs at its share of the
+tightest link on its path (each transfer on an oversubscribed link gets its demand's
+share of the link's rate), and every link direction it crosses carries that. Two limits
+then set D:
 
 - the busiest link direction at ``link_share`` of one hop's forwarding rate (one
   userspace switch port forwards it), and
@@ -15,8 +17,8 @@ cross carries its share, capped at the link's rate. Two limits then set D:
 The peak step sets D, so a run that only crosses NICs and a DCI (pipeline send/recv, a
 gradient sync across DCs) gets a D a 2-core machine can carry, instead of one sized for
 every link of the fabric at once, and long-haul distances stay short in wall time.
-Capping at a link's rate but not downstream overstates a congested flow's later hops:
-the error makes D larger, never too small.
+The rates are those once congestion control or pauses have acted: a step's first
+window leaves at line rate, a burst the emulator's queues absorb.
 """
 
 from __future__ import annotations
@@ -100,14 +102,23 @@ def step_loads(plan: EmulationPlan, steps: Iterable[Sequence[tuple[str, str]]],
         for src, dst in transfers:
             for intf, share in routes.out(src, dst):
                 asked.setdefault(intf, []).append((dst, share))
-        load: dict[Direction, float] = {}
+        flows: list[tuple[list[Direction], float]] = []
         for intf, wants in asked.items():
             first = routes.path(intf, wants[0][0])[0]
             each = routes.rate[first] / len(wants)
-            for dst, share in wants:
-                for d in routes.path(intf, dst):
-                    load[d] = load.get(d, 0.0) + each * share
-        out.append({d: min(bps, routes.rate[d]) for d, bps in load.items()})
+            # a plane's part of a striped transfer is sized by that plane's rate: the
+            # interface's rate is its whole demand
+            flows += [(routes.path(intf, dst), each) for dst, _share in wants]
+        demand: dict[Direction, float] = {}
+        for path, bps in flows:
+            for d in path:
+                demand[d] = demand.get(d, 0.0) + bps
+        load: dict[Direction, float] = {}
+        for path, bps in flows:  # at its share of the tightest link on its path
+            rate = bps * min(min(1.0, routes.rate[d] / demand[d]) for d in path)
+            for d in path:
+                load[d] = load.get(d, 0.0) + rate
+        out.append(load)
     return out
 
 

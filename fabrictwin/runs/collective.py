@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.plan import frame_path
@@ -35,7 +38,7 @@ from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.graph import node_keys
 from fabrictwin.traffic.collectives import build_schedule
 from fabrictwin.traffic.config import agent_configs
-from fabrictwin.traffic.dcqcn import DcqcnParams
+from fabrictwin.traffic.dcqcn import cc_params
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +91,29 @@ def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
     return build_schedule(name, n=ranks, size_bytes=size_bytes)
 
 
-def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
+def longest_path(g: Any) -> tuple[float, float, float]:
+    """(round trip ns, bottleneck bps, NIC bps) in hardware terms of the longest
+    host-to-host route of ``g`` (by latency): what sizes windows and congestion control
+    for traffic that crosses the farthest links, e.g. a DCI."""
+    names = graph_hosts(g)
+    dist, paths = nx.single_source_dijkstra(g, names[0], weight="latency_ns")
+    far = max((h for h in names if h in dist), key=dist.__getitem__)
+    path = paths[far]
+    rates = [g.edges[a, b]["rate_bps"] for a, b in zip(path, path[1:], strict=False)]
+    nic = max((d["rate_bps"] for h in names[:1] for _, _, d in g.edges(h, data=True)
+               if d.get("tier") != "scale-up"), default=min(rates, default=0.0))
+    return 2 * dist[far], min(rates, default=0.0), nic
+
+
+def _agent_options(emu: Any, g: Any, cc: str | None, expected_s: float) -> dict[str, Any]:
     plan = emu.plan
     line = max(link.rate_bps for link in plan.links)
     rtt_ms = 2 * sum(link.delay_ns for link in plan.delayed_links) / 1e6
     pmtu = 4096 if plan.mtu >= 4096 + 68 else 1024
-    window = 256
+    rtt_hw_ns, bottleneck_bps, nic_bps = longest_path(g)
+    # RDMA has no byte window: a QP keeps its path's bandwidth-delay product in flight
+    # (over a DCI, megabytes); 256 frames covers every path inside a DC
+    window = max(256, math.ceil(1.25 * bottleneck_bps * rtt_hw_ns / 1e9 / 8 / pmtu))
     # A full window queued at the slowest link must not look like a loss: the RTO
     # covers draining it, plus the round trip over every delayed link.
     slowest = min(link.rate_bps for link in plan.links)
@@ -110,13 +130,13 @@ def _agent_options(emu: Any, dcqcn: bool, expected_s: float) -> dict[str, Any]:
         "timeout_s": 30.0 + 10 * expected_s,
         "linger_s": linger_s(rto_ms + 2 * drain_ms, rtt_ms),
     }
-    if dcqcn:
-        opts["dcqcn"] = asdict(DcqcnParams().dilated(plan.dilation))
+    if cc is not None:  # the NIC's rate steps, timers for the longest path's round trip
+        opts["dcqcn"] = asdict(cc_params(cc, nic_bps, rtt_hw_ns).dilated(plan.dilation))
     return opts
 
 
 def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
-            run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0,
+            run_dir: Path, *, cc: str | None = None, drop_every_n: int = 0,
             endpoint: bool = True) -> dict[str, Any]:
     """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row,
     beside the model's figures for the same case. With ``endpoint`` every step also pays
@@ -141,7 +161,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     expected_s = 8 * size_bytes * 2 / slowest
     if model is not None:  # the endpoint costs stretch it, in dilated time
         expected_s += float(model.time_s[0]) * plan.dilation
-    opts = _agent_options(emu, dcqcn, expected_s)
+    opts = _agent_options(emu, g, cc, expected_s)
     opts["start_at_ns"] = time.monotonic_ns() + int(START_SLACK_S * 1e9)
     opts["drop_every_n"] = drop_every_n  # loss injection at the receivers (tests)
     step_dir = run_dir / f"size-{size_bytes}"
@@ -298,12 +318,12 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
 
 
 def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
-              run_dir: Path, *, dcqcn: bool = False, drop_every_n: int = 0,
+              run_dir: Path, *, cc: str | None = None, drop_every_n: int = 0,
               endpoint: bool = True,
               on_row: Callable[[dict[str, Any]], None] = lambda _r: None) -> list[dict[str, Any]]:
     rows = []
     for size in sizes:
-        rows.append(measure(emu, g, collective, algorithm, size, run_dir, dcqcn=dcqcn,
+        rows.append(measure(emu, g, collective, algorithm, size, run_dir, cc=cc,
                             drop_every_n=drop_every_n, endpoint=endpoint))
         on_row(rows[-1])
     return rows

@@ -10,6 +10,7 @@ and ``dilation``; ``policy`` names a controller policy file (see
       buffer: 2MB          # per switch, for the lossless class (default 1MB)
       alpha: 4             # dynamic thresholds: XOFF = alpha x the free shared buffer
       watchdog: {detect_us: 10, restore_us: 25, action: drop}   # hardware time
+      dci_lossy: true      # DCI links carry the RDMA class without PFC
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from fabrictwin.topologies.registry import build_topology
 from fabrictwin.units import parse_size_bytes
 
 DEFAULT_SCENARIO = Path(__file__).with_name("scenarios") / "default.yaml"
+#: The demo's scale-across part: two DCs 10 km apart
+TWO_DC_SCENARIO = Path(__file__).with_name("scenarios") / "two-dc.yaml"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class PfcSettings:
     alpha: float | None = spec(_read_alpha, default=None)
     watchdog: WatchdogSettings | None = spec(
         lambda v, what: build(WatchdogSettings, v, what), default=None)
+    dci_lossy: bool = False  # DCI links without PFC (losses recovered by the transport)
 
 
 def _read_pfc(value: Any, what: str) -> PfcSettings | None:

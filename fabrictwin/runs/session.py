@@ -25,7 +25,7 @@ from fabrictwin.fabric.calibrate import Calibration, calibrate
 from fabrictwin.fabric.load import DilationChoice, dilation_for_traffic
 from fabrictwin.fabric.ovs_txbuf import RX_BUFFER_BYTES, TX_BUFFER_BYTES, raised_tx_buffer
 from fabrictwin.fabric.pfc.lossless import lossless_run
-from fabrictwin.fabric.pfc.setup import pfc_setup
+from fabrictwin.fabric.pfc.setup import link_distances, pfc_setup, switch_buffers
 from fabrictwin.fabric.pfc.timeline import timeline
 from fabrictwin.fabric.plan import EmulationPlan, choose_dilation, plan_emulation
 from fabrictwin.fabric.probe import Capabilities, probe
@@ -210,7 +210,11 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                                   loaded=loaded, traffic=traffic)
         setup = None
         if pfc is not None:
-            setup = pfc_setup(plan, pfc)  # a buffer too small is refused before bring-up
+            # a buffer too small is refused before bring-up; DCI routers have their own
+            # (deep) buffers, and a DCI too long for lossless is named with its distance
+            dci = {n for n, role in g.nodes(data="role") if role == "dci"}
+            setup = pfc_setup(plan, pfc, distances_m=link_distances(g), buffers={
+                n: b for n, b in switch_buffers(g).items() if n in dci})
         leaf = setup.leaf_qdiscs() if setup else None
         with CpuWatch() as cpu:
             t0 = time.perf_counter()

@@ -180,7 +180,8 @@ def test_run_scenario_policy_is_checked_before_anything_starts(tmp_path):
     ("{watchdog: {detect_us: 10}}", "pfc.watchdog.restore_us: missing required key"),
     ("{watchdog: {detect_us: 10, restore_us: 5, action: ignore}}",
      "pfc.watchdog.action: expected drop or forward, got 'ignore'"),
-    ("{headroom: 5}", "pfc.headroom: unknown key (expected one of alpha, buffer, watchdog)"),
+    ("{headroom: 5}",
+     "pfc.headroom: unknown key (expected one of alpha, buffer, dci_lossy, watchdog)"),
 ])
 def test_run_scenario_pfc_settings_are_checked(tmp_path, value, message):
     bad = tmp_path / "s.yaml"

@@ -57,7 +57,9 @@ def test_a_congested_run_projects_slower_than_the_ideal_model(tmp_path):
     assert m["evidence"]["pfc_pauses"] == 120
     (row,) = doc["results"]
     assert doc["gpus"] == 512 and doc["nodes"] == 64
-    assert row["projected_time_us"] > 1.3 * row["model_time_us"]
+    # NCCL's per-channel caps already slow the ideal at 64 nodes, so half the tier's
+    # bandwidth costs less than it did on the uncapped model (1.19x here)
+    assert row["projected_time_us"] > 1.15 * row["model_time_us"]
     assert row["projected_busbw_GBps"] < row["model_busbw_GBps"]
 
 

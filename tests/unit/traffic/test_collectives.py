@@ -210,6 +210,31 @@ def test_hierarchical_all_reduce(nodes, local, size, seed):
     assert all(held[r][c] == full(n) for r in range(n) for c in range(nodes * local))
 
 
+@settings(max_examples=40, deadline=None)
+@given(dcs=st.integers(1, 3), nodes=st.integers(1, 3), local=st.integers(1, 3), size=sizes,
+       seed=seeds)
+def test_hierarchical_all_reduce_across_dcs(dcs, nodes, local, size, seed):
+    n = dcs * nodes * local
+    node_of = [r // local for r in range(n)]
+    dc_of = [r // (local * nodes) for r in range(n)]
+    s = hierarchical_all_reduce(node_of, size, dc_of=dc_of)
+    assert s.total_bytes == 2 * (n - 1) * size
+    # only the DC level crosses a DCI: 2 (C - 1) S in all, between C DCs
+    across = sum(t.size_bytes for t in s.transfers if dc_of[t.src] != dc_of[t.dst])
+    assert across == 2 * (dcs - 1) * size
+    # the same local index and node position meet across DCs
+    for t in s.transfers:
+        if dc_of[t.src] != dc_of[t.dst]:
+            assert t.src % (local * nodes) == t.dst % (local * nodes)
+    held = check_orders(s, seed)
+    assert all(held[r][c] == full(n) for r in range(n) for c in range(n))
+
+
+def test_hierarchical_needs_equal_dcs():
+    with pytest.raises(FabricTwinError, match="same number of nodes"):
+        hierarchical_all_reduce([0, 1, 2], 100, dc_of=[0, 0, 1])
+
+
 def test_hierarchical_needs_equal_nodes():
     with pytest.raises(FabricTwinError, match="same number of ranks"):
         hierarchical_all_reduce([0, 0, 1], 100)
