@@ -28,7 +28,7 @@ from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric import ovs
 from fabrictwin.fabric.plan import EmulationPlan, LinkPlan
 from fabrictwin.fabric.probe import Capabilities
-from fabrictwin.fabric.queues import default_queues, tc_lines
+from fabrictwin.fabric.queues import CREDIT_TIERS, default_queues, tc_lines
 from fabrictwin.fabric.state import ALIAS_PREFIX, RunState, new_run, remove_run
 from fabrictwin.linux.commands import ip_batch, root_links, tc_batch
 from fabrictwin.linux.names import check_name
@@ -58,10 +58,6 @@ class Reachability:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-#: Tiers whose links are lossless in hardware by credit-based flow control.
-CREDIT_TIERS = ("scale-up",)
 
 
 def _shaping(intf: str, link: LinkPlan, netem: bool) -> list[str]:

@@ -20,6 +20,8 @@ QUANTUM_BYTES = 9_000  # one jumbo frame per DRR round among borrowing classes
 #: fabrics are lossless by credit-based flow control): more than every sender's window
 #: can put in it, so the queue holds what the hardware would hold back at the sender.
 CREDIT_QUEUE_PACKETS = 1_000_000
+#: Tiers whose links are lossless in hardware by credit-based flow control (no PFC there).
+CREDIT_TIERS = ("scale-up",)
 
 
 def default_queues() -> tuple[QueueSpec, ...]:

@@ -41,9 +41,11 @@ def run(argv: Sequence[str], *, input_text: str | None = None, check: bool = Tru
     except subprocess.TimeoutExpired:
         raise FabricTwinError(f"{argv[0]}: no answer within {timeout:g} s") from None
     if check and proc.returncode != 0:
-        first = (proc.stderr or proc.stdout).strip().splitlines()
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        # tc warns before it fails (e.g. an HTB quantum): the error is the line that matters
+        errors = [x for x in lines if not x.startswith("Warning")] or lines
         raise FabricTwinError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} failed: "
-                              f"{first[0] if first else f'exit {proc.returncode}'}")
+                              f"{' / '.join(errors[:2]) if errors else f'exit {proc.returncode}'}")
     return proc
 
 

@@ -32,7 +32,7 @@ COLLECTIVE, ALGORITHM = "all_reduce", "hierarchical"
 #: the figures every row carries (``--json``)
 FIELDS = ("distance_km", "cc", "dci_class", "busbw_GBps", "time_us", "model_busbw_GBps",
           "emulated_vs_model", "lost_bytes", "retransmits", "pfc_pauses", "max_queue_bytes",
-          "cnps", "ecn_marked", "dilation", "ok", "failure", "wall_s")
+          "dci_queue_bytes", "cnps", "ecn_marked", "dilation", "ok", "failure", "wall_s")
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,15 @@ def run_case(case: Case, size_bytes: int, out: Path, *, buffer_bytes: int = 1_00
     summary = emulate(g, None, traffic=traffic_of(g, COLLECTIVE, ALGORITHM, size_bytes),
                       pfc=pfc, inside=inside, progress=progress)
     pfc_doc = summary.get("pfc") or {}
+    queues = pfc_doc.get("max_switch_backlog_bytes") or {}
+    routers = {n for n, role in g.nodes(data="role") if role == "dci"}
     row = rows[0] if rows else {"ok": False, "failure": "the emulation did not come up"}
     return {"distance_km": case.distance_km, "cc": case.cc, "dci_class": klass,
             "dilation": summary["dilation"], "wall_s": round(time.perf_counter() - t0, 1),
-            "max_queue_bytes": pfc_doc.get("max_switch_backlog_bytes"),
+            # the deepest switch queue, and the DCI routers' (where the 4:1 meets the DCI)
+            "max_queue_bytes": max(queues.values(), default=None),
+            "dci_queue_bytes": max((b for sw, b in queues.items() if sw in routers),
+                                   default=None),
             **{k: row.get(k) for k in FIELDS if k in row and k != "pfc_pauses"},
             "pfc_pauses": pfc_doc.get("pauses", 0),
             "emulation_ok": summary["ok"]}

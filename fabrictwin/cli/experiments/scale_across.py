@@ -53,7 +53,7 @@ def _ccs(text: str) -> list[str]:
 def _table(rows: list[dict]) -> Table:
     t = Table(title="all-reduce across two DCs (hardware time)")
     for col in ("km", "cc", "DCI", "busbw GB/s", "model GB/s", "emu/model", "lost B", "retx",
-                "pauses", "max queue MB", "CNPs", "D", "wall s"):
+                "pauses", "max queue MB", "DCI queue MB", "CNPs", "D", "wall s"):
         t.add_column(col, justify="left" if col in ("cc", "DCI") else "right")
 
     def num(v: object, fmt: str) -> str:
@@ -64,7 +64,8 @@ def _table(rows: list[dict]) -> Table:
                   num(r.get("busbw_GBps"), ".2f"), num(r.get("model_busbw_GBps"), ".2f"),
                   num(r.get("emulated_vs_model"), ".2f"), num(r.get("lost_bytes"), "d"),
                   num(r.get("retransmits"), "d"), num(r.get("pfc_pauses"), "d"),
-                  num((r.get("max_queue_bytes") or 0) / 1e6, ".2f"), num(r.get("cnps"), "d"),
+                  num((r.get("max_queue_bytes") or 0) / 1e6, ".2f"),
+                  num((r.get("dci_queue_bytes") or 0) / 1e6, ".2f"), num(r.get("cnps"), "d"),
                   f"{r['dilation']:.3g}", f"{r['wall_s']:.0f}")
     return t
 

@@ -37,7 +37,7 @@ from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.tc import LosslessQueue, lossless_queue
 from fabrictwin.fabric.plan import EmulationPlan
-from fabrictwin.fabric.queues import default_queues
+from fabrictwin.fabric.queues import CREDIT_TIERS, default_queues
 from fabrictwin.hardware.classes import LOSSLESS_PRIORITY, QueueSpec, lossless_of
 from fabrictwin.hardware.headroom import emulated_headroom, lossless_thresholds, pfc_headroom
 from fabrictwin.topologies.graph import TIERS
@@ -163,6 +163,8 @@ def pfc_setup(plan: EmulationPlan, opts: PfcOptions, *, buffers: Mapping[str, in
     lossy_of: dict[str, list[str]] = {}
     queues: dict[str, LosslessQueue] = {}
     for link in plan.links:
+        if link.tier in CREDIT_TIERS:  # lossless by credits already: no PFC, no PFC queue
+            continue
         for intf, node, peer in ((link.intf_u, link.u, link.v), (link.intf_v, link.v, link.u)):
             limit = opts.host_queue_bytes if node in hosts else buffers.get(node, opts.buffer_bytes)
             # a lossy port keeps its queue: without pauses it tail-drops at the limit
