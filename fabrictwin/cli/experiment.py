@@ -41,6 +41,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                                  "ECN Kmin/Kmax swept over three settings under a 4:1 incast"),
     "ecmp-vs-adaptive": Experiment("fabrictwin.cli.experiments.ecmp_vs_adaptive",
                                    "ECMP vs adaptive routing under skewed traffic"),
+    "interference": Experiment("fabrictwin.cli.experiments.interference",
+                               "a training all-reduce and PD KV transfers on one fabric, "
+                               "alone and together"),
     "scale-across": Experiment("fabrictwin.cli.experiments.scale_across",
                                "an all-reduce across two DCs against DCI distance, per "
                                "congestion-control variant"),

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     p.add_argument("--switch", metavar="NAME", help="scale-out switch profile")
     p.add_argument("--nic-gbps", metavar="G", help="NIC line rate, Gb/s per direction")
     p.add_argument("--compare", metavar="A,B,...", help="systems to compare (table and PNG)")
+    p.add_argument("--interference", metavar="FILE",
+                   help="apply the slowdowns an emulated run measured with other traffic "
+                        "on the fabric (fabrictwin experiment interference's JSON)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="where --compare plots")
     p.set_defaults(func=cmd_twin)
@@ -63,14 +66,22 @@ def run_one(args: argparse.Namespace, system: str) -> dict[str, Any]:
                 from None
         if not (nic > 0 and math.isfinite(nic)):
             raise FabricTwinError(f"--nic-gbps: must be positive, got {args.nic_gbps}")
-    cluster = Cluster(hn, switch, nic)
+    from fabrictwin.runs.interference import read_slowdowns
+
+    slow = read_slowdowns(Path(args.interference)) if args.interference else {}
+    cluster = Cluster(hn, switch, nic, interference=slow)
     kind = "training" if w.training else "inference"
     out = train_step(w, cluster).as_dict() if w.training else serve(w, cluster)
-    return {"workload": w.name, "kind": kind, "system": hn.name, **out}
+    extra = {"interference": {"source": str(args.interference), **slow}} if slow else {}
+    return {"workload": w.name, "kind": kind, "system": hn.name, **extra, **out}
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
     w = load_workload(args.workload)
+    if getattr(args, "interference", None):  # a bad file: one line, before any work
+        from fabrictwin.runs.interference import read_slowdowns
+
+        read_slowdowns(Path(args.interference))
     systems = [s.strip() for s in args.compare.split(",") if s.strip()] if args.compare \
         else [args.system or w.system.name]
     if not systems:

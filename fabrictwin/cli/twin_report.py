@@ -37,6 +37,14 @@ def print_one(r: dict[str, Any]) -> None:
     for tier, s in (r.get("comm_exposed_s") or {}).items():
         t.add_row(f"exposed comm, {tier} (s)", f"{s:.3f}")
     Console().print(t)
+    if r.get("interference"):
+        Console().print(interference_note(r["interference"]))
+
+
+def interference_note(i: dict[str, Any]) -> str:
+    """One line: which figures carry measured slowdowns, and from where."""
+    return (f"measured interference applied (from {i['source']}): DP collectives "
+            f"x{i['dp']:.2f}, KV transfers x{i['kv_transfer']:.2f}")
 
 
 def print_compare(results: list[dict[str, Any]]) -> None:
@@ -48,6 +56,8 @@ def print_compare(results: list[dict[str, Any]]) -> None:
     for r in results:
         t.add_row(r["system"], *(_fmt(fmt, r.get(key)) for key, _, fmt in cols))
     Console().print(t)
+    if results[0].get("interference"):
+        Console().print(interference_note(results[0]["interference"]))
 
 
 def plot_compare(results: list[dict[str, Any]], out: Path) -> Path:

@@ -161,10 +161,30 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     expected_s = 8 * size_bytes * 2 / slowest
     if model is not None:  # the endpoint costs stretch it, in dilated time
         expected_s += float(model.time_s[0]) * plan.dilation
+    step_dir = run_dir / f"size-{size_bytes}"
+    results, cpu = run_schedule(emu, g, sched, step_dir, charges=charges, cc=cc,
+                                expected_s=expected_s, drop_every_n=drop_every_n)
+    row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
+    if row["started_ns"] is not None:
+        # Only while data moved: agents importing scapy beforehand are not the measurement.
+        # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
+        busy = cpu.window(row["started_ns"], row["finished_ns"])
+        row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
+    row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
+    return beside_model(row, model, endpoint=charges is not None)
+
+
+def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
+                 charges: dict[int, dict[str, float]] | None = None, cc: str | None = None,
+                 expected_s: float = 0.0, drop_every_n: int = 0,
+                 ) -> tuple[list[dict[str, Any]], CpuWatch]:
+    """Rank r of ``sched`` on the plan's host r, all agents starting at one instant; their
+    results (every transfer's bytes checked) and the CPU watch over the run."""
+    plan = emu.plan
+    hosts = [h.name for h in plan.hosts]
     opts = _agent_options(emu, g, cc, expected_s)
     opts["start_at_ns"] = time.monotonic_ns() + int(START_SLACK_S * 1e9)
     opts["drop_every_n"] = drop_every_n  # loss injection at the receivers (tests)
-    step_dir = run_dir / f"size-{size_bytes}"
     step_dir.mkdir(parents=True, exist_ok=True)
     opts["result"] = str(step_dir / "agent-{rank}.json")
     configs = agent_configs(plan.hosts, sched, hosts, charges=charges, **opts)
@@ -181,15 +201,7 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
 
     with CpuWatch() as cpu:
         outputs = emu.run_in_hosts(commands, abort=stalled)
-    results = agent_results(configs, hosts, step_dir, outputs)
-    row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
-    if row["started_ns"] is not None:
-        # Only while data moved: agents importing scapy beforehand are not the measurement.
-        # (started_ns/finished_ns stay in the row: CLOCK_MONOTONIC, as the PFC timeline)
-        busy = cpu.window(row["started_ns"], row["finished_ns"])
-        row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
-    row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
-    return beside_model(row, model, endpoint=charges is not None)
+    return agent_results(configs, hosts, step_dir, outputs), cpu
 
 
 def schedule_of(g: Any, hosts: Sequence[str], collective: str, algorithm: str,

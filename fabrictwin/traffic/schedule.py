@@ -242,3 +242,59 @@ def agent_view(schedule: Schedule, rank: int) -> dict[str, list[dict[str, object
         if t.dst == rank:
             recvs.append({"id": t.id, "src": t.src, "size_bytes": t.size_bytes})
     return {"sends": sends, "recvs": recvs}
+
+
+def side_by_side(a: Schedule, b: Schedule) -> tuple[Schedule, frozenset[int]]:
+    """``a`` and ``b`` at once over the same ranks (two jobs sharing a fabric): b's chunks
+    and transfer ids follow a's, step i of each runs together. Returns the schedule and
+    the ids of b's transfers, to time each part apart.
+
+    >>> from fabrictwin.traffic.collectives import ring_all_reduce
+    >>> s, ids = side_by_side(ring_all_reduce(2, 8), ring_all_reduce(2, 16))
+    >>> s.total_bytes, sorted(ids), len(s.steps)
+    (48, [4, 5, 6, 7], 2)
+    >>> _ = verify(s)
+    """
+    chunk0 = len(a.chunk_bytes)
+    id0 = max((t.id for t in a.transfers), default=-1) + 1
+
+    def moved(t: Transfer) -> Transfer:
+        return Transfer(t.id + id0, t.src, t.dst, tuple(c + chunk0 for c in t.chunks),
+                        t.size_bytes, t.op, tuple((c + chunk0, s) for c, s in t.needs),
+                        tuple(d + id0 for d in t.deps))
+
+    steps = [tuple(a.steps[i] if i < len(a.steps) else ())
+             + tuple(moved(t) for t in (b.steps[i] if i < len(b.steps) else ()))
+             for i in range(max(len(a.steps), len(b.steps)))]
+    shift = tuple((r, c + chunk0, s) for r, c, s in b.initial)
+    merged = Schedule(f"{a.name}+{b.name}", max(a.ranks, b.ranks), a.size_bytes + b.size_bytes,
+                      a.chunk_bytes + b.chunk_bytes, tuple(steps), a.initial + shift,
+                      a.goal + tuple((r, c + chunk0, s) for r, c, s in b.goal))
+    return merged, frozenset(t.id + id0 for t in b.transfers)
+
+
+def relabel(schedule: Schedule, ranks: Sequence[int], n: int) -> Schedule:
+    """``schedule`` with its rank r on rank ``ranks[r]`` of ``n`` (a job on some of the
+    fabric's GPUs); contributions keep naming the job's own ranks, relabelled too.
+
+    >>> from fabrictwin.traffic.collectives import ring_all_reduce
+    >>> s = relabel(ring_all_reduce(2, 8), [1, 3], 4)
+    >>> s.ranks, sorted({(t.src, t.dst) for t in s.transfers})
+    (4, [(1, 3), (3, 1)])
+    >>> _ = verify(s)
+    """
+    if len(ranks) != schedule.ranks or len(set(ranks)) != len(ranks) \
+            or not all(0 <= r < n for r in ranks):
+        raise FabricTwinError(f"{schedule.name}: need {schedule.ranks} distinct ranks below "
+                              f"{n}, got {list(ranks)}")
+    to = list(ranks)
+
+    def contrib(s: frozenset[int]) -> frozenset[int]:
+        return frozenset(to[r] for r in s)
+
+    steps = tuple(tuple(Transfer(t.id, to[t.src], to[t.dst], t.chunks, t.size_bytes, t.op,
+                                 tuple((c, contrib(s)) for c, s in t.needs), t.deps)
+                        for t in step) for step in schedule.steps)
+    return Schedule(schedule.name, n, schedule.size_bytes, schedule.chunk_bytes, steps,
+                    tuple((to[r], c, contrib(s)) for r, c, s in schedule.initial),
+                    tuple((to[r], c, contrib(s)) for r, c, s in schedule.goal))

@@ -9,7 +9,8 @@ NIC. The group's :class:`~fabrictwin.model.system.System` is what
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.hardware.catalogue import HyperNode, SwitchChip
@@ -23,6 +24,12 @@ class Cluster:
     hn: HyperNode
     switch: SwitchChip
     nic_rate_bps: float | None = None
+    #: measured slowdowns of traffic sharing the fabric (``dp``, ``kv_transfer``: together /
+    #: alone, from an emulated run: runs.interference); 1 where not measured
+    interference: Mapping[str, float] = field(default_factory=dict)
+
+    def slowdown(self, what: str) -> float:
+        return float(self.interference.get(what, 1.0))
 
     def check_peak(self, dtype: str) -> float:
         """Peak dense FLOP/s per GPU for ``dtype`` (FP8 falls back to BF16 without it)."""

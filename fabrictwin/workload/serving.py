@@ -53,7 +53,8 @@ def evaluate(w: Workload, cluster: Cluster, rate: float, deployment: str) -> dic
     kv_gbps = 0.0
     if deployment == "pd":
         pair = cluster.group(2, pre.tp)
-        kv_t = predict(pair, "sendrecv", prompt * kvb / pre.tp).time_s
+        kv_t = predict(pair, "sendrecv", prompt * kvb / pre.tp).time_s \
+            * cluster.slowdown("kv_transfer")
         kv_gbps = float((prompt * kvb).sum() / kv_t.sum() / 1e9)
     rho_kv = lam_p * float(kv_t.mean())
     stretch = 1.0 / (1.0 - rho) if deployment == "colocated" and rho < 1 else 1.0

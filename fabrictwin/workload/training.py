@@ -112,6 +112,8 @@ def train_step(w: Workload, cluster: Cluster) -> TrainingResult:
     bucket = min(float(t.bucket_bytes), grad)
     rs_b, _ = _time(dp_sys, "reduce_scatter", bucket)
     ag_b, _ = _time(dp_sys, "all_gather", bucket)
+    # sharing the fabric with other jobs, as an emulated run measured (1 if not given)
+    rs, ag, rs_b, ag_b = (x * cluster.slowdown("dp") for x in (rs, ag, rs_b, ag_b))
     dp_exposed = max(rs + ag - t_mb, rs_b + ag_b) if t.dp > 1 else 0.0
 
     exposed[tp_tier] += slots * tp_mb if t.tp > 1 else 0.0
