@@ -214,7 +214,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
             # (deep) buffers, and a DCI too long for lossless is named with its distance
             dci = {n for n, role in g.nodes(data="role") if role == "dci"}
             setup = pfc_setup(plan, pfc, distances_m=link_distances(g), buffers={
-                n: b for n, b in switch_buffers(g).items() if n in dci})
+                n: b for n, b in switch_buffers(g).items() if pfc.hardware_buffers or n in dci})
         leaf = setup.leaf_qdiscs() if setup else None
         with CpuWatch() as cpu:
             t0 = time.perf_counter()

@@ -30,11 +30,14 @@ def cmd_interference(args: argparse.Namespace) -> int:
     kv = parse_size_bytes(args.kv_bytes, "--kv-bytes")
     if not 0 < args.requests <= 64:
         raise FabricTwinError(f"--requests: expected 1 to 64, got {args.requests}")
+    if args.dilation is not None and not 0 < args.dilation < 1e12:
+        raise FabricTwinError(f"--dilation: must be positive, got {args.dilation:g}")
     if not dp or not kv:
         raise FabricTwinError("--dp-size and --kv-bytes: must be positive")
     ready(args.out)
     doc = measure(dp, kv, args.requests, args.out / "interference",
-                  cc=args.cc, progress=lambda m: say("interference", m))
+                  cc=args.cc, dilation=args.dilation,
+                  progress=lambda m: say("interference", m))
     path = args.out / "interference.json"
     path.write_text(json.dumps(doc, indent=1) + "\n")
     if args.json:
@@ -50,7 +53,11 @@ def cmd_interference(args: argparse.Namespace) -> int:
         both = doc["runs"].get("together", {})
         print(f"together: {both.get('pfc_pauses')} pauses obeyed, {both.get('cnps')} CNPs, "
               f"{both.get('retransmits')} retransmissions, {both.get('lost_bytes')} B lost; "
-              f"D {doc['dilation']:.3g}; wrote {path}")
+              f"switch drops {doc['pfc']}; D {doc['dilation']:.3g}; wrote {path}")
+        for label, run in doc["runs"].items():
+            if run.get("cpu_bound"):
+                print(f"{label}: cpu_bound, {run['cpu_limit']}: a larger --dilation gives it "
+                      "more time")
     return 0 if doc["ok"] else 1
 
 
@@ -61,4 +68,5 @@ def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     p.add_argument("--kv-bytes", default="2M", help="KV cache per request (default 2M)")
     p.add_argument("--requests", type=int, default=4, help="prefills whose KV moves (default 4)")
     p.add_argument("--cc", default="dcqcn", choices=list(CC_VARIANTS))
+    p.add_argument("--dilation", type=float, help="time dilation D (default: automatic)")
     p.set_defaults(func=cmd_interference)

@@ -62,6 +62,8 @@ class PfcOptions:
     alpha: float | None = None          # dynamic XOFF (see core); None: static per port
     watchdog_hw: Watchdog | None = None  # times in hardware ns: dilated by the plan's D
     lossy_tiers: tuple[str, ...] = ()   # links of these tiers carry the class without PFC
+    #: every switch gets its profile's buffer (else only DCI routers; the rest buffer_bytes)
+    hardware_buffers: bool = False
 
     def __post_init__(self) -> None:
         for key in ("buffer_bytes", "host_queue_bytes", "poll_ms", "reaction_ms"):
