@@ -19,6 +19,7 @@ from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
 from fabrictwin.runs.collective import resolve_algorithm, run_sizes, schedule_for, traffic_of
+from fabrictwin.runs.faults import parse_fault
 from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_outputs
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
 from fabrictwin.runs.session import emulate
@@ -96,6 +97,7 @@ def congestion_control(args: argparse.Namespace) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     g, collective, algo, sizes, dilation, name, policy, pfc = _inputs(args)
     congestion_control(args)  # bad input first
+    faults = [parse_fault(f, g) for f in args.fault or ()]
     pfc_opts = pfc_options(pfc, dci_lossy=args.dci_lossy)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
@@ -117,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console=err, transient=True) as bar:
             task = bar.add_task(f"{collective} on {ranks} ranks", total=len(sizes))
             doc["results"] = run_sizes(emu, g, collective, algo, sizes, out_dir / "agents",
-                                       cc=congestion_control(args),
+                                       cc=congestion_control(args), faults=faults,
                                        endpoint=not args.wire_only,
                                        on_row=lambda _r: bar.advance(task))
         cap.terminate()
@@ -155,6 +157,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             console.print(f"PFC: {pf['pauses']} pauses, {pf['pause_frames_sent']} PAUSE frames, "
                           f"{pf['lossless_drops']} lossless drops in the switches")
         for r in doc["results"]:
+            if r.get("faults"):
+                with_f = f"{r['time_us']:.1f} us" if r["time_us"] else "FAILED"
+                free = r.get("fault_free_time_us")
+                console.print(
+                    f"{r['size_bytes']} B with {', '.join(r['faults'])}: {with_f} against "
+                    f"{f'{free:.1f} us' if free else '-'} fault-free"
+                    + (f" (x{r['fault_slowdown']:.2f})" if r.get("fault_slowdown") else "")
+                    + f", {r['retransmits']} retransmissions, {r['lost_bytes']} B lost, "
+                    f"{r['pfc_pauses']} pauses; reroutes installed after "
+                    f"{r['reroute_ms'] or '-'} ms")
             if r.get("cpu_limit"):  # say which resource set the limit, and the way out
                 console.print(f"[yellow]{r['size_bytes']} B: cpu_bound, {r['cpu_limit']}; "
                               "a larger --dilation gives it more time[/yellow]")
@@ -186,6 +198,10 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     r.add_argument("--wire-only", action="store_true",
                    help="time the fabric alone: steps pay no endpoint costs (launch, sync, "
                         "protocol rate) beside the wire (see docs/projection.md)")
+    r.add_argument("--fault", action="append", metavar="SPEC",
+                   help="a fault while each size runs, in hardware time after its start: "
+                        "link:U-V@20us, flap:U-V@20us/50us, switch:S@20us, nic:H@20us "
+                        "(repeatable); each size also runs fault-free, for comparison")
     r.add_argument("--json", action="store_true", help="print the results document as JSON")
     r.add_argument("--out", default="results", help="results directory (default results/)")
     r.set_defaults(func=cmd_run)

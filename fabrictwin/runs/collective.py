@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -23,6 +24,7 @@ import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.plan import frame_path
+from fabrictwin.fabric.state import RUN_ROOT
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.model.bounds import busbw_bound_GBps
 from fabrictwin.model.collectives import busbw_factor
@@ -34,6 +36,7 @@ from fabrictwin.model.emulated import (
 )
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
+from fabrictwin.runs.faults import Fault, injected, reroutes
 from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.graph import node_keys
 from fabrictwin.traffic.collectives import build_schedule
@@ -137,7 +140,7 @@ def _agent_options(emu: Any, g: Any, cc: str | None, expected_s: float) -> dict[
 
 def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
             run_dir: Path, *, cc: str | None = None, drop_every_n: int = 0,
-            endpoint: bool = True) -> dict[str, Any]:
+            endpoint: bool = True, faults: Sequence[Fault] = ()) -> dict[str, Any]:
     """Run one collective of ``size_bytes`` on every host of ``emu`` (graph ``g``); one row,
     beside the model's figures for the same case. With ``endpoint`` every step also pays
     what the GPUs pay beside the wire (:mod:`.endpoint`); without, the run times the wire
@@ -161,9 +164,11 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     expected_s = 8 * size_bytes * 2 / slowest
     if model is not None:  # the endpoint costs stretch it, in dilated time
         expected_s += float(model.time_s[0]) * plan.dilation
-    step_dir = run_dir / f"size-{size_bytes}"
+    step_dir = run_dir / f"size-{size_bytes}{'-faults' if faults else ''}"
+    events: list[dict[str, Any]] = []
     results, cpu = run_schedule(emu, g, sched, step_dir, charges=charges, cc=cc,
-                                expected_s=expected_s, drop_every_n=drop_every_n)
+                                expected_s=expected_s, drop_every_n=drop_every_n,
+                                faults=faults, fault_events=events)
     row = summarise(results, collective, len(hosts), size_bytes, plan.dilation)
     if row["started_ns"] is not None:
         # Only while data moved: agents importing scapy beforehand are not the measurement.
@@ -171,15 +176,22 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         busy = cpu.window(row["started_ns"], row["finished_ns"])
         row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
     row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
+    if faults:
+        row["faults"] = [f.spec for f in faults]
+        row["fault_events"] = len(events)
+        row["reroute_ms"] = reroutes(RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl",
+                                     events)  # the controller's log (runs.session)
     return beside_model(row, model, endpoint=charges is not None)
 
 
 def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
                  charges: dict[int, dict[str, float]] | None = None, cc: str | None = None,
                  expected_s: float = 0.0, drop_every_n: int = 0,
+                 faults: Sequence[Fault] = (), fault_events: list[dict[str, Any]] | None = None,
                  ) -> tuple[list[dict[str, Any]], CpuWatch]:
     """Rank r of ``sched`` on the plan's host r, all agents starting at one instant; their
-    results (every transfer's bytes checked) and the CPU watch over the run."""
+    results (every transfer's bytes checked) and the CPU watch over the run. ``faults``
+    happen while they run (:mod:`.faults`); their events land in ``fault_events``."""
     plan = emu.plan
     hosts = [h.name for h in plan.hosts]
     opts = _agent_options(emu, g, cc, expected_s)
@@ -199,8 +211,11 @@ def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
         except (OSError, ValueError):
             return False
 
-    with CpuWatch() as cpu:
+    until = opts["start_at_ns"] + opts["timeout_s"] * 1e9
+    with CpuWatch() as cpu, injected(faults, plan, opts["start_at_ns"], until) as events:
         outputs = emu.run_in_hosts(commands, abort=stalled)
+    if fault_events is not None:
+        fault_events.extend(events)
     return agent_results(configs, hosts, step_dir, outputs), cpu
 
 
@@ -331,11 +346,20 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
 
 def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
               run_dir: Path, *, cc: str | None = None, drop_every_n: int = 0,
-              endpoint: bool = True,
+              endpoint: bool = True, faults: Sequence[Fault] = (),
               on_row: Callable[[dict[str, Any]], None] = lambda _r: None) -> list[dict[str, Any]]:
+    """One row per size; with ``faults``, each size runs fault-free first and the row (with
+    the faults) says what they cost against it."""
     rows = []
     for size in sizes:
-        rows.append(measure(emu, g, collective, algorithm, size, run_dir, cc=cc,
-                            drop_every_n=drop_every_n, endpoint=endpoint))
-        on_row(rows[-1])
+        base = measure(emu, g, collective, algorithm, size, run_dir, cc=cc,
+                       drop_every_n=drop_every_n, endpoint=endpoint) if faults else None
+        row = measure(emu, g, collective, algorithm, size, run_dir, cc=cc,
+                      drop_every_n=drop_every_n, endpoint=endpoint, faults=faults)
+        if base is not None:
+            row["fault_free_time_us"] = base["time_us"]
+            row["fault_slowdown"] = (row["time_us"] / base["time_us"]
+                                     if row["time_us"] and base["time_us"] else None)
+        rows.append(row)
+        on_row(row)
     return rows
