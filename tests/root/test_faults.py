@@ -27,7 +27,6 @@ def test_a_link_failing_mid_collective_is_rerouted_and_costs_are_reported(tmp_pa
     assert row["fault_free_time_us"] > 0 and row["fault_slowdown"] > 0
     # the controller saw the port go down and installed new rules, and says how fast
     assert row["reroute_ms"] and 0 <= row["reroute_ms"][0] < 5000, row["reroute_ms"]
-    assert not any(p.name.startswith("l0-") for p in tmp_path.iterdir())
 
 
 def test_a_fault_naming_nothing_in_the_topology_is_refused_before_bring_up(tmp_path):
