@@ -134,10 +134,11 @@ def injected(faults: Sequence[Fault], plan: Any, start_at_ns: int,
         for t, ports, up in timeline:
             if stop.wait(max(0.0, (t - time.monotonic_ns()) / 1e9)):
                 return
+            event = {"t": time.time(), "monotonic_ns": time.monotonic_ns(), "ports": ports,
+                     "up": up}  # before the first port moves: the controller may be quick
             _set(ports, up)
             touched.update(ports)
-            events.append({"t": time.time(), "monotonic_ns": time.monotonic_ns(),
-                           "ports": ports, "up": up})
+            events.append(event)
 
     worker = threading.Thread(target=run, name="faults", daemon=True)
     worker.start()
