@@ -307,5 +307,7 @@ def test_ecn_marks_under_incast_and_not_without() -> None:
     print(f"\nECN: 1 sender at half the link rate: {base_ce} CE of {base_all} frames; "
           f"4:1 incast at 2x the link rate: {inc_ce} CE of {inc_all} frames; "
           f"{len(ecn)} ecn decisions")
-    assert base_all > 1000 and base_ce == 0
-    assert inc_all > 1000 and inc_ce > 0.2 * inc_all
+    # Without congestion almost nothing is marked: a stall of this 2-core machine can
+    # queue a few ms behind the userspace switch (once 175 of 7142 frames, usually 0)
+    assert base_all > 1000 and base_ce < 0.05 * base_all
+    assert inc_all > 1000 and inc_ce > 0.2 * inc_all and inc_ce > 10 * base_ce
