@@ -18,7 +18,7 @@ from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
-from fabrictwin.runs.collective import resolve_algorithm, run_sizes, schedule_for, traffic_of
+from fabrictwin.runs.collective import resolve_algorithm, run_sizes, traffic_of
 from fabrictwin.runs.faults import parse_fault
 from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_outputs
 from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
@@ -100,9 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     faults = [parse_fault(f, g) for f in args.fault or ()]
     pfc_opts = pfc_options(pfc, dci_lossy=args.dci_lossy)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
-    schedule_for(collective, algo, ranks, sizes[0], list(range(ranks)))  # bad algo: now
-    # D from the load the routed schedule puts on each link (the largest size: all
-    # its chunks move, none empty)
+    # D from the load the routed schedule puts on each link (the largest size: all its
+    # chunks move, none empty); building it refuses a bad algorithm or layout now
+
     traffic = traffic_of(g, collective, resolve_algorithm(collective, algo), sizes[-1])
     out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     err = Console(stderr=True)

@@ -46,7 +46,8 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def run_one(args: argparse.Namespace, system: str) -> dict[str, Any]:
+def run_one(args: argparse.Namespace, system: str,
+            slow: dict[str, float] | None = None) -> dict[str, Any]:
     from fabrictwin.workload.serving import serve
     from fabrictwin.workload.training import train_step
 
@@ -66,9 +67,7 @@ def run_one(args: argparse.Namespace, system: str) -> dict[str, Any]:
                 from None
         if not (nic > 0 and math.isfinite(nic)):
             raise FabricTwinError(f"--nic-gbps: must be positive, got {args.nic_gbps}")
-    from fabrictwin.runs.interference import read_slowdowns
-
-    slow = read_slowdowns(Path(args.interference)) if args.interference else {}
+    slow = slow or {}
     cluster = Cluster(hn, switch, nic, interference=slow)
     kind = "training" if w.training else "inference"
     out = train_step(w, cluster).as_dict() if w.training else serve(w, cluster)
@@ -78,15 +77,16 @@ def run_one(args: argparse.Namespace, system: str) -> dict[str, Any]:
 
 def cmd_twin(args: argparse.Namespace) -> int:
     w = load_workload(args.workload)
+    slow = None
     if getattr(args, "interference", None):  # a bad file: one line, before any work
         from fabrictwin.runs.interference import read_slowdowns
 
-        read_slowdowns(Path(args.interference))
+        slow = read_slowdowns(Path(args.interference))
     systems = [s.strip() for s in args.compare.split(",") if s.strip()] if args.compare \
         else [args.system or w.system.name]
     if not systems:
         raise FabricTwinError("--compare: give system names separated by commas")
-    results = [_clean(run_one(args, s)) for s in systems]
+    results = [_clean(run_one(args, s, slow)) for s in systems]
     if args.compare:
         from fabrictwin.cli.twin_report import plot_compare
         plot = plot_compare(results, Path(args.out))

@@ -42,7 +42,8 @@ from fabrictwin.model.system import System, build_system
 from fabrictwin.topologies.graph import node_keys
 
 #: The emulator's algorithm names -> the model's, per number of active tiers.
-_FLAT = {"ring": "ring", "hd": "hd", "direct": "direct", "chain": "ring", "tree": "tree"}
+_FLAT = {"ring": "ring", "hd": "hd", "direct": "direct", "chain": "ring", "tree": "tree",
+         "pipeline": "direct"}  # a pipeline's sends are point to point
 
 
 @dataclass(frozen=True)

@@ -154,11 +154,8 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
     charges = None
     if endpoint and system is not None:
         keys = node_keys(g, hosts)
-        model_collective = "sendrecv" if algorithm == "pipeline" else collective
         charges = transfer_charges(
-            sched, hosts, keys, endpoint_charges(
-                system, model_collective, "direct" if algorithm == "pipeline" else algorithm,
-                size_bytes),
+            sched, hosts, keys, endpoint_charges(system, collective, algorithm, size_bytes),
             plan.dilation, emulated_delay_ns(plan, g))
     slowest = min(link.rate_bps for link in plan.links)
     expected_s = 8 * size_bytes * 2 / slowest
@@ -232,7 +229,11 @@ def traffic_of(g: Any, collective: str, algorithm: str, size_bytes: int,
                ) -> list[list[tuple[str, str]]]:
     """(source, destination) host pairs of each step: what sets the run's dilation."""
     names = graph_hosts(g)
-    sched = schedule_of(g, names, collective, algorithm, size_bytes)
+    return host_pairs(schedule_of(g, names, collective, algorithm, size_bytes), names)
+
+
+def host_pairs(sched: Any, names: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """(source, destination) host of every transfer that moves data, step by step."""
     return [[(names[t.src], names[t.dst]) for t in step if t.size_bytes] for step in sched.steps]
 
 

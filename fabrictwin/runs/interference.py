@@ -22,7 +22,7 @@ from typing import Any
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.setup import PfcOptions
-from fabrictwin.runs.collective import run_schedule
+from fabrictwin.runs.collective import host_pairs, run_schedule
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.registry import build_topology
@@ -109,7 +109,7 @@ def measure(dp_bytes: int, kv_bytes: int, requests: int, out: Path, *, cc: str =
                            **{f"{k}_us": part_time_us(results, ids, d)
                               for k, ids in parts.items()}}
 
-    traffic = [[(names[t.src], names[t.dst]) for t in step] for step in both.steps]
+    traffic = host_pairs(both, names)
     # the switches' own buffers (Tomahawk 5: ~165 MB, shared): a 1 MB leaf, the emulator's
     # default, makes PFC pause what the hardware would queue
     summary = emulate(g, dilation, traffic=traffic, pfc=PfcOptions(hardware_buffers=True),

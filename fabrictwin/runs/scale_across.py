@@ -22,6 +22,7 @@ from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.hardware.dci_headroom import dci_headroom, lossless_reach_m
 from fabrictwin.runs.collective import run_sizes, traffic_of
 from fabrictwin.runs.session import emulate
+from fabrictwin.topologies.graph import dci_routers
 from fabrictwin.topologies.registry import build_topology
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ def dci_class(g: Any, buffer_bytes: int) -> tuple[PfcOptions, str]:
     lossless = PfcOptions(buffer_bytes=buffer_bytes)
     dci = g.graph["hardware"]["dci"]
     km = g.graph["distance_m"] / 1e3
-    for router, data in g.nodes(data=True):
-        if data.get("role") != "dci" or not data.get("buffer_bytes"):
+    for router in sorted(dci_routers(g)):
+        data = g.nodes[router]
+        if not data.get("buffer_bytes"):
             continue
         ports = g.degree(router)
         reach = lossless_reach_m(dci, int(data["buffer_bytes"]), ports)
@@ -97,7 +99,7 @@ def run_case(case: Case, size_bytes: int, out: Path, *, buffer_bytes: int = 1_00
                       pfc=pfc, inside=inside, progress=progress)
     pfc_doc = summary.get("pfc") or {}
     queues = pfc_doc.get("max_switch_backlog_bytes") or {}
-    routers = {n for n, role in g.nodes(data="role") if role == "dci"}
+    routers = dci_routers(g)
     row = rows[0] if rows else {"ok": False, "failure": "the emulation did not come up"}
     return {"distance_km": case.distance_km, "cc": case.cc, "dci_class": klass,
             "dilation": summary["dilation"], "wall_s": round(time.perf_counter() - t0, 1),

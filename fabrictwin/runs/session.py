@@ -33,6 +33,7 @@ from fabrictwin.fabric.state import RUN_ROOT
 from fabrictwin.linux.commands import require_root, require_tools
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.linux.procs import free_port
+from fabrictwin.topologies.graph import dci_routers
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
         if pfc is not None:
             # a buffer too small is refused before bring-up; DCI routers have their own
             # (deep) buffers, and a DCI too long for lossless is named with its distance
-            dci = {n for n, role in g.nodes(data="role") if role == "dci"}
+            dci = dci_routers(g)
             setup = pfc_setup(plan, pfc, distances_m=link_distances(g), buffers={
                 n: b for n, b in switch_buffers(g).items() if pfc.hardware_buffers or n in dci})
         leaf = setup.leaf_qdiscs() if setup else None

@@ -130,6 +130,11 @@ def switches(g: nx.Graph) -> list[str]:
     return [n for n, k in g.nodes(data="kind") if k == "switch"]
 
 
+def dci_routers(g: nx.Graph) -> set[str]:
+    """The switches that join a DC to the others (scale-across)."""
+    return {n for n, role in g.nodes(data="role") if role == "dci"}
+
+
 def require(condition: bool, message: str) -> None:
     """Fail a builder's argument check with one line."""
     if not condition:
