@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -104,13 +105,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     # chunks move, none empty); building it refuses a bad algorithm or layout now
 
     traffic = traffic_of(g, collective, resolve_algorithm(collective, algo), sizes[-1])
-    out_dir = Path(args.out) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stamp = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = Path(args.out) / stamp
     err = Console(stderr=True)
     doc: dict[str, Any] = {}
 
     def inside(emu: Any) -> None:
+        nonlocal out_dir
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir()
+        except FileExistsError:  # the same scenario, started in the same second
+            out_dir = out_dir.with_name(f"{stamp}-{os.getpid()}")
+            out_dir.mkdir()
         pcap = out_dir / "sample.pcap"
-        out_dir.mkdir(parents=True, exist_ok=True)
         first = emu.plan.hosts[0]
         cap = emu.net.nameToNode[first.name].popen(
             ["tcpdump", "-i", first.intfs[0], "-c", "200", "-w", str(pcap), "udp port 4791"])

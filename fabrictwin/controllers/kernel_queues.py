@@ -47,22 +47,23 @@ def read_backlogs(devs: set[str] | None = None,
 class QdiscQueues:
     """The controller's queue telemetry source: switch-port backlogs (time in s)."""
 
-    def __init__(self, ports: set[str]) -> None:
-        self.ports = ports
+    def __init__(self, ports: set[str], prefix: str = "") -> None:
+        self.ports, self.prefix = ports, prefix
         self.reader = QdiscReader()
 
     def sample(self) -> QueueSample:
         now = time.time()
         backlog = {}
         for dev, q in read_backlogs(self.ports, self.reader).items():
-            switch, _, port = dev.rpartition("-eth")
+            switch, _, port = dev.removeprefix(self.prefix).rpartition("-eth")
             backlog[(switch, int(port))] = q.backlog_bytes
         return QueueSample(now, backlog)
 
 
 def controller_source(graph: nx.Graph) -> QdiscQueues:
     """``--queue-source fabrictwin.controllers.kernel_queues:controller_source``."""
-    # every switch port is an interface in the root namespace
-    ports = {intf_name(s, d["ports"][s]) for u, v, d in graph.edges(data=True)
+    # every switch port is an interface in the root namespace, named with the run's prefix
+    prefix = graph.graph.get("names_prefix", "")
+    ports = {prefix + intf_name(s, d["ports"][s]) for u, v, d in graph.edges(data=True)
              for s in (u, v) if graph.nodes[s]["kind"] == "switch"}
-    return QdiscQueues(ports)
+    return QdiscQueues(ports, prefix)

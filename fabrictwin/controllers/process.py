@@ -31,6 +31,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,6 +54,7 @@ from fabrictwin.topologies.registry import build_topology
 log = logging.getLogger(__name__)
 LISTEN_HOST = "127.0.0.1"
 DEFAULT_PORT = 6653
+NAMES_PREFIX = re.compile(r"[A-Za-z0-9]{1,3}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the emulation's time dilation D (port rates are hardware / D)")
     p.add_argument("--queue-source", metavar="MODULE:CALLABLE",
                    help="queue backlog telemetry: CALLABLE(graph) returns a QueueTelemetry")
+    p.add_argument("--names-prefix", default="", metavar="PREFIX",
+                   help="the emulation's prefix before its switch port names (a run "
+                        "beside others; default none)")
 
 
 def check_port_free(port: int, host: str = LISTEN_HOST) -> None:
@@ -91,7 +96,11 @@ def run_controller(args: argparse.Namespace) -> int:
     if not args.dilation > 0:
         raise FabricTwinError(f"--dilation: must be positive, got {args.dilation:g}")
     policy = load_policy(args.policy) if args.policy else Policy()
+    prefix = getattr(args, "names_prefix", "")
+    if prefix and not NAMES_PREFIX.fullmatch(prefix):
+        raise FabricTwinError(f"--names-prefix {prefix!r}: expected up to 3 letters or digits")
     g = build_topology(args.topo, ProfileLibrary.from_user(getattr(args, "profiles", None)))
+    g.graph["names_prefix"] = prefix
     source = None
     if args.queue_source:
         source = load_queue_source(args.queue_source, g)
@@ -222,7 +231,7 @@ class ControllerProcess:
 def start_controller(spec: str, port: int = DEFAULT_PORT, *, policy: Path | str | None = None,
                      log: Path | str | None = None, dilation: float = 1.0,
                      queue_source: str | None = None, profiles: list[str] | None = None,
-                     timeout_s: float = 30.0) -> ControllerProcess:
+                     names_prefix: str = "", timeout_s: float = 30.0) -> ControllerProcess:
     """Start the controller subprocess and return once it listens on 127.0.0.1:``port``.
 
     The decision log defaults to a fresh temporary file; the subprocess's stderr goes
@@ -241,6 +250,8 @@ def start_controller(spec: str, port: int = DEFAULT_PORT, *, policy: Path | str 
         cmd += ["--policy", str(policy)]
     if queue_source is not None:
         cmd += ["--queue-source", queue_source]
+    if names_prefix:
+        cmd += ["--names-prefix", names_prefix]
     for d in profiles or []:
         cmd += ["--profiles", d]
     with stderr_path.open("w") as err:

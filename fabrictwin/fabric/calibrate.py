@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import statistics
 import subprocess
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from fabrictwin.fabric.plan import plan_emulation
 from fabrictwin.fabric.probe import Capabilities
-from fabrictwin.fabric.state import RUN_ROOT
+from fabrictwin.fabric.state import RUN_ROOT, run_prefix
 from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.topologies.clos import leaf_spine
 
@@ -60,7 +61,7 @@ def calibrate(caps: Capabilities, *, reuse: bool = True) -> Calibration:
     switch = ProfileLibrary().load("tomahawk5-51t2")
     g = leaf_spine(1, 0, 2, switch.port_rate_bps, switch)  # two hosts, one switch
     g.graph["spec"] = "calibration"
-    plan = plan_emulation(g, 1.0)
+    plan = plan_emulation(g, 1.0, prefix=run_prefix())
     with Emulation(plan, caps, progress=lambda _m: None) as emu:
         net = emu.net
         assert net is not None
@@ -85,5 +86,8 @@ def calibrate(caps: Capabilities, *, reuse: bool = True) -> Calibration:
     hop = statistics.median(rtts) / 2 * 1e6 if rtts else 100_000.0
     cal = Calibration(hop, rate, time.time(), datapath)
     RUN_ROOT.mkdir(parents=True, exist_ok=True)
-    CACHE.write_text(json.dumps(cal.as_dict()))
+    # atomically: a run beside this one may be reading it
+    tmp = CACHE.with_name(f"{CACHE.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(cal.as_dict()))
+    tmp.replace(CACHE)
     return cal

@@ -90,6 +90,7 @@ class Emulation:
         self.state: RunState | None = None
         self.delay_procs: list[subprocess.Popen[bytes]] = []
         self.timings: dict[str, float] = {}
+        self._bridges = {s.name: s.bridge for s in plan.switches}
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Emulation:
@@ -125,7 +126,7 @@ class Emulation:
         self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
         self.state.save()
         self._step("switches", lambda: [
-            net.addSwitch(s.name, cls=OVSSwitch, dpid=s.dpid, failMode="secure",
+            net.addSwitch(s.bridge, cls=OVSSwitch, dpid=s.dpid, failMode="secure",
                           datapath="kernel" if self.caps.kernel_datapath else "user",
                           protocols="OpenFlow13") for s in plan.switches])
         self._step("links", self._make_links)
@@ -163,6 +164,12 @@ class Emulation:
                 names += [f"{link.delay_line}a", f"{link.delay_line}b"]
         return names
 
+    def node(self, name: str) -> Host | OVSSwitch:
+        """The Mininet node of the plan's host or switch ``name`` (a switch's Mininet name
+        is its bridge's, with the run's prefix)."""
+        assert self.net is not None
+        return self.net.nameToNode[self._bridges.get(name, name)]
+
     def _make_links(self) -> None:
         net, plan = self.net, self.plan
         assert net is not None and self.state is not None
@@ -171,7 +178,7 @@ class Emulation:
         up: list[str] = []
 
         def end(intf: str, node: str) -> str:
-            obj = net.nameToNode[node]
+            obj = self.node(node)
             return f"netns {obj.shell.pid}" if isinstance(obj, Host) else ""
 
         def pair(a: str, a_node: str | None, b: str, b_node: str | None) -> None:
@@ -194,7 +201,7 @@ class Emulation:
             intfs = []
             for intf, node, port in ((link.intf_u, link.u, link.port_u),
                                      (link.intf_v, link.v, link.port_v)):
-                obj = net.nameToNode[node]
+                obj = self.node(node)
                 i = Intf(intf, node=obj, port=port, moveIntfFn=_no_move)
                 if node in host_by_name:  # so Mininet's IP()/MAC() and its CLI work
                     i.ip, i.prefixLen, i.mac = host_by_name[node].ip, 32, host_by_name[node].mac

@@ -51,7 +51,7 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
         raise FabricTwinError(f"controller {controller!r}: must be tcp:127.0.0.1:PORT")
     args = ["ovs-vsctl", "--timeout=120"]
     for sw in plan.switches:
-        br = check_name(sw.name)
+        br = check_name(sw.bridge)
         args += ["--", "add-br", br, "--", "set", "bridge", br,
                  f"datapath_type={datapath}", "fail-mode=secure",
                  "protocols=OpenFlow13,OpenFlow14,OpenFlow15",
@@ -77,7 +77,7 @@ def load_flows(plan: EmulationPlan, workers: int = 8) -> None:
             input_text="\n".join(flows) + "\n")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for f in [pool.submit(load, sw.name, sw.flows) for sw in plan.switches if sw.flows]:
+        for f in [pool.submit(load, sw.bridge, sw.flows) for sw in plan.switches if sw.flows]:
             f.result()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -21,8 +22,8 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from fabrictwin.errors import FabricTwinError
 from fabrictwin.linux.commands import run
 
 log = logging.getLogger(__name__)
@@ -92,45 +93,84 @@ def _borrow(pid: int, fd: int) -> socket.socket | None:
 
 
 @contextlib.contextmanager
+def _record_locked() -> Iterator[None]:
+    """The record of the raise, for one run at a time (runs beside each other share it)."""
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(RECORD.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # lets go of the lock
+
+
+def _read_record() -> dict[str, Any]:
+    try:
+        data = json.loads(RECORD.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _owners(data: dict[str, Any]) -> list[int]:
+    """Runs holding the raise that are still alive, this one excepted."""
+    raw = data.get("owners", [data.get("owner", 0)])
+    owners = [int(o) for o in raw if isinstance(o, int)]
+    return [o for o in owners if o > 0 and o != os.getpid() and Path(f"/proc/{o}").exists()]
+
+
+@contextlib.contextmanager
 def raised_tx_buffer(size_bytes: int, rx_bytes: int = 0,
                      ports: set[str] = frozenset()) -> Iterator[int | None]:
     """OVS's send socket with at least ``size_bytes`` of buffer while inside (and, with
     ``rx_bytes``, the receive sockets of ``ports``, so a switch that falls behind for a
     moment does not drop what arrives); yields the old send buffer size (None when the
-    socket could not be found: queues stay capped as before). Enter it once the ports
-    exist. One run at a time: a live run's raise is refused with one line."""
-    owner = _live_owner()
-    if owner is not None:
-        raise FabricTwinError(f"another run (pid {owner}) holds ovs-vswitchd's raised "
-                              "buffers; one lossless run at a time")
+    socket could not be found, or another run raised it: queues stay as they are). Enter
+    it once the ports exist. Runs at once share the raise: the first puts it in place and
+    records the old size, the last one out puts the old size back."""
     pid = _vswitchd_pid()
-    jobs = [(fd, socket.SO_SNDBUF, SO_SNDBUFFORCE, size_bytes)
-            for fd in (_socket_fds(pid) if pid else [])]
-    if rx_bytes and pid and ports:
-        jobs += [(fd, socket.SO_RCVBUF, SO_RCVBUFFORCE, rx_bytes)
-                 for fd in _socket_fds(pid, _ifindexes(set(ports)))]
-    borrowed = [(fd, s, opt, force, size) for fd, opt, force, size in jobs
-                if pid and (s := _borrow(pid, fd))]
-    if not any(opt == socket.SO_SNDBUF for _fd, _s, opt, _f, _n in borrowed):
-        log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
-    # the kernel reports twice what was set (bookkeeping overhead)
-    old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for _fd, s, opt, _f, _n in borrowed]
-    if borrowed:  # so `fabrictwin clean` can put the send buffer back after a killed run
-        # (receive sockets go with their ports, which a run deletes or clean does)
-        _record(pid, [(fd, _inode(pid, fd), force, o) for (fd, _s, opt, force, _n), o
-                      in zip(borrowed, old, strict=True) if opt == socket.SO_SNDBUF])
-    try:
+    rx = [(fd, socket.SO_RCVBUF, SO_RCVBUFFORCE, rx_bytes)
+          for fd in _socket_fds(pid, _ifindexes(set(ports)))] if rx_bytes and pid and ports \
+        else []
+    with _record_locked():
+        record = _read_record()
+        shared = bool(_owners(record)) and record.get("vswitchd") == pid
+        if shared:
+            _write_record({**record, "owners": [*_owners(record), os.getpid()]})
+        else:
+            _restore(record)  # a killed run's raise, put back before recording our own
+        tx = [] if shared else [(fd, socket.SO_SNDBUF, SO_SNDBUFFORCE, size_bytes)
+                                for fd in (_socket_fds(pid) if pid else [])]
+        borrowed = [(fd, s, opt, force, size) for fd, opt, force, size in tx + rx
+                    if pid and (s := _borrow(pid, fd))]
+        # the kernel reports twice what was set (bookkeeping overhead)
+        old = [s.getsockopt(socket.SOL_SOCKET, opt) // 2 for _fd, s, opt, _f, _n in borrowed]
+        send = [(fd, _inode(pid, fd), force, o) for (fd, _s, opt, force, _n), o
+                in zip(borrowed, old, strict=True) if opt == socket.SO_SNDBUF]
+        if not shared and not send:
+            log.warning("ovs-vswitchd's send socket not found: emulated queues stay capped")
+        if send:  # so `fabrictwin clean` can put the send buffer back after a killed run
+            # (receive sockets go with their ports, which a run deletes or clean does)
+            _write_record({"owners": [os.getpid()], "vswitchd": pid, "sockets": send})
         for (_fd, s, _opt, force, size), o in zip(borrowed, old, strict=True):
             if o < size:
                 s.setsockopt(socket.SOL_SOCKET, force, size)
+    try:
         yield next((o for (_fd, _s, opt, _f, _n), o in zip(borrowed, old, strict=True)
                     if opt == socket.SO_SNDBUF), None)
     finally:
-        for (_fd, s, _opt, force, _size), o in zip(borrowed, old, strict=True):
-            with contextlib.suppress(OSError):
-                s.setsockopt(socket.SOL_SOCKET, force, o)
-            s.close()
-        RECORD.unlink(missing_ok=True)
+        with _record_locked():
+            record = _read_record()
+            others = _owners(record)
+            for (_fd, s, opt, force, _size), o in zip(borrowed, old, strict=True):
+                if opt != socket.SO_SNDBUF or not others:
+                    with contextlib.suppress(OSError):
+                        s.setsockopt(socket.SOL_SOCKET, force, o)
+                s.close()
+            if others:  # runs beside this one still need it: the last one puts it back
+                _write_record({**record, "owners": others})
+            elif record:
+                _restore(record)
 
 
 def _inode(pid: int | None, fd: int) -> int:
@@ -141,33 +181,18 @@ def _inode(pid: int | None, fd: int) -> int:
     return int(m.group(1)) if m else -1
 
 
-def _record(vswitchd: int | None, entries: list[tuple[int, int, int, int]]) -> None:
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    RECORD.write_text(json.dumps({"owner": os.getpid(), "vswitchd": vswitchd,
-                                  "sockets": entries}))
+def _write_record(data: dict[str, Any]) -> None:
+    tmp = RECORD.with_name(f"{RECORD.name}.tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(RECORD)
 
 
-def _live_owner() -> int | None:
-    try:
-        owner = int(json.loads(RECORD.read_text()).get("owner", 0))
-    except (OSError, ValueError, AttributeError):
-        return None
-    return owner if owner > 0 and owner != os.getpid() and Path(f"/proc/{owner}").exists() \
-        else None
-
-
-def restore_leftover() -> list[str]:
-    """Put back the buffer sizes a killed run raised (its owner is gone); what was done."""
-    try:
-        data = json.loads(RECORD.read_text())
-    except (OSError, ValueError):
-        return []
-    if _live_owner() is not None:
-        return []  # that run is still going
+def _restore(record: dict[str, Any]) -> list[str]:
+    """Put back the sizes ``record`` holds (if its switch still runs); drop the record."""
     done = []
     pid = _vswitchd_pid()
-    if pid is not None and pid == data.get("vswitchd"):
-        for fd, inode, force, size in data.get("sockets", []):
+    if record and pid is not None and pid == record.get("vswitchd"):
+        for fd, inode, force, size in record.get("sockets", []):
             if _inode(pid, fd) != inode:
                 continue  # that descriptor is another socket now: not ours to touch
             s = _borrow(pid, fd)
@@ -178,6 +203,18 @@ def restore_leftover() -> list[str]:
                 s.close()
     RECORD.unlink(missing_ok=True)
     return done
+
+
+def restore_leftover() -> list[str]:
+    """Put back the buffer sizes killed runs raised (when no run holding them is left);
+    what was done."""
+    if not RECORD.parent.is_dir():
+        return []
+    with _record_locked():
+        record = _read_record()
+        if not record or _owners(record):
+            return []  # nothing raised, or a run is still going
+        return _restore(record)
 
 
 def tx_dropped(names: set[str]) -> dict[str, int]:

@@ -69,6 +69,11 @@ class SwitchPlan:
     dpid: str
     ports: tuple[tuple[int, str], ...]  # (OpenFlow port, interface)
     flows: tuple[str, ...]  # ovs-ofctl flow syntax
+    bridge: str = ""  # its OVS bridge: the name with the run's prefix
+
+    def __post_init__(self) -> None:
+        if not self.bridge:
+            object.__setattr__(self, "bridge", self.name)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class EmulationPlan:
     notes: tuple[str, ...] = field(default=())
     #: how D was chosen from the run's routed load (fabric.load), when it was
     dilation_choice: dict[str, object] | None = None
+    #: before every name the run makes in the root name space (fabric.state.run_prefix)
+    prefix: str = ""
 
     @property
     def delayed_links(self) -> tuple[LinkPlan, ...]:
@@ -126,11 +133,19 @@ def _port(g: nx.Graph, node: str, peer: str) -> int:
 
 def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
                    min_delay_ns: float = MIN_EMULATED_DELAY_NS,
-                   mtu: int | None = None) -> EmulationPlan:
+                   mtu: int | None = None, prefix: str = "") -> EmulationPlan:
     """Everything the emulator creates for ``g`` at dilation ``dilation``.
 
     With ``netem`` every delay at or above 1 us is emulated by the kernel; without
-    it only delays of at least ``min_delay_ns`` get a userspace delay line.
+    it only delays of at least ``min_delay_ns`` get a userspace delay line. ``prefix``
+    goes before the names made in the root name space (bridges, switch ports, delay
+    lines), so runs at once do not clash; host interfaces live in their hosts' own
+    name spaces and keep their names.
+
+    >>> from fabrictwin.topologies.registry import build_topology
+    >>> g = build_topology("leaf_spine,leaves=1,spines=0,hosts_per_leaf=2")
+    >>> [(s.bridge, s.ports) for s in plan_emulation(g, 1.0, prefix="R1").switches]
+    [('R1l0', ((1, 'R1l0-eth1'), (2, 'R1l0-eth2')))]
     """
     if not dilation > 0:
         raise FabricTwinError(f"dilation must be positive, got {dilation}")
@@ -138,8 +153,15 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
     if not host_list:
         raise FabricTwinError("the topology has no hosts to emulate")
     for node, ports in g.nodes(data="ports"):
-        if len(intf_name(node, max(ports, 1))) > IFNAMSIZ:
-            raise FabricTwinError(f"node name {node!r} too long for its interface names")
+        made = prefix if node in sw else ""
+        if len(made + intf_name(node, max(ports, 1))) > IFNAMSIZ:
+            raise FabricTwinError(
+                f"node name {node!r} too long for its interface names"
+                + (f" with this run's prefix {prefix!r} (another run is going)" if made else ""))
+
+    def root_intf(node: str, port: int) -> str:  # a switch's port, in the root name space
+        return f"{prefix if node in sw else ''}{intf_name(node, port)}"
+
     ip = {h: host_ip(i) for i, h in enumerate(host_list)}
     mac = {h: host_mac(i) for i, h in enumerate(host_list)}
     dist = {h: _distances_to(g, h, sw) for h in host_list}
@@ -156,8 +178,8 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
             else:
                 continue  # h unreachable from s: no rule, frames to it are dropped
             flows.append(f"priority=100,dl_dst={mac[h]},actions=output:{out}")
-        ports = tuple(sorted((_port(g, s, n), intf_name(s, _port(g, s, n))) for n in g[s]))
-        switch_plans.append(SwitchPlan(s, switch_dpid(j), ports, tuple(flows)))
+        ports = tuple(sorted((_port(g, s, n), root_intf(s, _port(g, s, n))) for n in g[s]))
+        switch_plans.append(SwitchPlan(s, switch_dpid(j), ports, tuple(flows), prefix + s))
 
     host_plans = []
     for h in host_list:
@@ -184,8 +206,9 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
         delay = d["latency_ns"] * dilation
         delayed = delay >= floor
         skipped += not delayed and delay > 0
-        line = "" if netem or not delayed else f"ftd{sum(bool(x.delay_line) for x in links)}"
-        links.append(LinkPlan(u, v, intf_name(u, d["ports"][u]), intf_name(v, d["ports"][v]),
+        line = "" if netem or not delayed else \
+            f"{prefix}ftd{sum(bool(x.delay_line) for x in links)}"
+        links.append(LinkPlan(u, v, root_intf(u, d["ports"][u]), root_intf(v, d["ports"][v]),
                               d["ports"][u], d["ports"][v], d["tier"], d["rate_bps"],
                               d["latency_ns"], d["rate_bps"] / dilation,
                               delay if delayed else 0.0, line))
@@ -194,7 +217,7 @@ def plan_emulation(g: nx.Graph, dilation: float, *, netem: bool = False,
                      "their latency is the emulator's own per-hop latency")
     return EmulationPlan(g.graph.get("spec", ""), float(dilation),
                          int(mtu or DEFAULT_MTU), tuple(host_plans), tuple(switch_plans),
-                         tuple(links), tuple(notes))
+                         tuple(links), tuple(notes), prefix=prefix)
 
 
 def frame_path(plan: EmulationPlan, intf: str, dst_host: str, max_hops: int = 64) -> list[str]:

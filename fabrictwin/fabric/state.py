@@ -4,19 +4,30 @@ Each run has an id ``ft<pid>`` and a directory ``/run/fabrictwin/<id>/`` holding
 ``state.json`` (its pid and the pids of the processes it started) and its batch
 files. Its OVS bridges carry ``external_ids:fabrictwin-run=<id>`` and its
 root-namespace interfaces the alias ``fabrictwin:<id>``; nothing else is touched.
+
+Runs at once: each run process holds a name slot (an ``flock`` on
+``/run/fabrictwin/slots/<k>``, let go by the kernel when the process ends) and
+prefixes the names it makes in the root name space (bridges, switch ports, delay
+lines) with :func:`slot_prefix` of it: the first run's names are unprefixed.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import fcntl
+import functools
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric import ovs
 from fabrictwin.fabric.ovs_txbuf import restore_leftover
 from fabrictwin.linux.commands import ip_batch, root_links
@@ -24,6 +35,86 @@ from fabrictwin.linux.commands import ip_batch, root_links
 log = logging.getLogger(__name__)
 RUN_ROOT = Path("/run/fabrictwin")
 ALIAS_PREFIX = "fabrictwin:"
+SLOT_DIR = RUN_ROOT / "slots"
+#: runs at once on one machine (prefixes R1..R9 after the unprefixed first)
+MAX_SLOTS = 10
+
+
+def slot_prefix(slot: int) -> str:
+    """The prefix of the root-namespace names of the run in ``slot``.
+
+    Upper case, which no topology builder uses, so no prefixed name is another run's.
+
+    >>> slot_prefix(0), slot_prefix(3)
+    ('', 'R3')
+    """
+    return "" if slot == 0 else f"R{slot}"
+
+
+@functools.cache
+def run_prefix() -> str:
+    """This process's name prefix: the first free slot, held until the process ends.
+
+    One per process, like the run id ``ft<pid>``: every emulation a process brings up
+    (one after another) uses the same names.
+    """
+    slot, path, fd = claim_slot(SLOT_DIR)
+    atexit.register(_release_slot, path, fd)
+    log.debug("run %d: name slot %d", os.getpid(), slot)
+    return slot_prefix(slot)
+
+
+def claim_slot(slot_dir: Path) -> tuple[int, Path, int]:
+    """The first slot in ``slot_dir`` no other process holds: (slot, its file, the locked
+    descriptor, whose closing lets go of it)."""
+    for slot in range(MAX_SLOTS):
+        path = slot_dir / str(slot)
+        fd = -1
+        for _ in range(2):  # another run's exit may remove the directory in between
+            slot_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+                break
+            except FileNotFoundError:
+                continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # a run that let go of the slot may have unlinked the file we opened
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return slot, path, fd
+    raise FabricTwinError(f"{MAX_SLOTS} fabrictwin runs are going already (slots in "
+                          f"{slot_dir}); wait for one to end")
+
+
+def _release_slot(path: Path, fd: int) -> None:
+    path.unlink(missing_ok=True)  # while still holding it: the next run makes a new one
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        SLOT_DIR.rmdir()  # the last run out leaves nothing behind
+
+
+def _unheld_slots() -> list[Path]:
+    """Slot files no process holds (left by a run that was killed)."""
+    out = []
+    for path in SLOT_DIR.glob("*") if SLOT_DIR.is_dir() else ():
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            out.append(path)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    return out
 
 
 @dataclass
@@ -104,11 +195,24 @@ def remove_run(run_id: str, pids: list[int], names: list[str] | None = None) -> 
     return removed
 
 
-def clean() -> list[str]:
-    """Remove the leftovers of every fabrictwin run whose process is gone."""
+RUN_ID = re.compile(r"ft[0-9]{1,10}")
+
+
+def clean(run_id: str | None = None) -> list[str]:
+    """Remove the leftovers of every fabrictwin run whose process is gone (or only of
+    ``run_id``'s, which must be gone: a live run cleans up after itself)."""
+    if run_id is not None:
+        if not RUN_ID.fullmatch(run_id):
+            raise FabricTwinError(f"--run {run_id!r}: expected a run id like ft12345 "
+                                  "(ft and the run's process id)")
+        if _run_alive(run_id):
+            raise FabricTwinError(f"--run {run_id}: that run is still going (stop it with "
+                                  "Ctrl-C or kill: it cleans up after itself)")
     runs: dict[str, list[int]] = {}
     if RUN_ROOT.is_dir():
         for d in RUN_ROOT.iterdir():
+            if d == SLOT_DIR:
+                continue
             try:
                 data = json.loads((d / "state.json").read_text())
             except (OSError, ValueError):  # killed before its state was written
@@ -124,9 +228,16 @@ def clean() -> list[str]:
     for alias in set(root_links().values()):
         if alias.startswith(ALIAS_PREFIX) and not _run_alive(alias[len(ALIAS_PREFIX):]):
             runs.setdefault(alias[len(ALIAS_PREFIX):], [])
+    if run_id is not None:
+        return remove_run(run_id, runs.get(run_id, []))
     removed: list[str] = []
-    for run_id, pids in sorted(runs.items()):
-        removed += remove_run(run_id, pids)
+    for dead, pids in sorted(runs.items()):
+        removed += remove_run(dead, pids)
+    for path in _unheld_slots():
+        path.unlink(missing_ok=True)
+        removed.append(f"name slot {path}")
+    with contextlib.suppress(OSError):
+        SLOT_DIR.rmdir()  # only when empty
 
     return removed + restore_leftover()
 

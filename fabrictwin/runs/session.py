@@ -29,7 +29,7 @@ from fabrictwin.fabric.pfc.setup import link_distances, pfc_setup, switch_buffer
 from fabrictwin.fabric.pfc.timeline import timeline
 from fabrictwin.fabric.plan import EmulationPlan, choose_dilation, plan_emulation
 from fabrictwin.fabric.probe import Capabilities, probe
-from fabrictwin.fabric.state import RUN_ROOT
+from fabrictwin.fabric.state import RUN_ROOT, run_prefix
 from fabrictwin.linux.commands import require_root, require_tools
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.linux.procs import free_port
@@ -105,7 +105,8 @@ def prepare(g: nx.Graph, dilation: float | None, *, recalibrate: bool = False,
     else:
         headroom = RATE_HEADROOM_LOADED if loaded else RATE_HEADROOM
         d = choose_dilation(g, cal.forward_rate_bps * headroom, all_links=loaded)
-    plan = plan_emulation(g, d, netem=caps.netem, mtu=mtu)
+    # a run beside others prefixes the names it makes (fabric.state)
+    plan = plan_emulation(g, d, netem=caps.netem, mtu=mtu, prefix=run_prefix())
     if choice is not None:
         plan = replace(plan, notes=(*plan.notes, f"dilation {d:.4g} set by {choice.set_by}"),
                        dilation_choice=choice.as_dict())
@@ -132,6 +133,7 @@ def result_summary(plan: EmulationPlan, caps: Capabilities, cal: Calibration,
         "delay_mechanism": "netem" if caps.netem else "userspace delay line",
         "datapath": "kernel" if caps.kernel_datapath else "user",
         "mtu": plan.mtu,
+        "names_prefix": plan.prefix,  # non-empty when another run was going
         "bringup_s": round(bringup_s, 3),
         "bringup_steps_s": {k: round(v, 3) for k, v in timings.items()},
         "reachability": {"ok": reach.ok, "pairs": reach.pairs, "failed": len(reach.failed),
@@ -156,7 +158,8 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
     try:
         with start_controller(g.graph["spec"], free_port(), log=log_path,
                               dilation=plan.dilation, queue_source=QUEUE_SOURCE,
-                              profiles=profiles, policy=policy) as ctl:
+                              profiles=profiles, policy=policy,
+                              names_prefix=plan.prefix) as ctl:
             yield ctl
     finally:  # the run's directory outlives the emulation only while the controller runs
         shutil.rmtree(log_path.parent, ignore_errors=True)
