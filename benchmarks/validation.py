@@ -129,8 +129,11 @@ def _scope(r: dict[str, str], lib: ProfileLibrary) -> tuple[Row | None, str]:
     env = r["algo_env"]
     if "MIN_NCHANNELS" in env or "MIN_CTAS" in env or "BUFFSIZE" in env:
         return None, f"tuned channels/buffers ({env})"
-    algo = "ring" if "ALGO=Ring" in env else "auto"
-    proto = next((p for p in ("LL128", "Simple", "LL") if f"PROTO={p}" in env), "auto")
+    # NCCL reads NCCL_ALGO/NCCL_PROTO names case-insensitively (NCCL_ALGO=RING is the
+    # maintainers' own advice, nccl-tests #290)
+    upper = env.upper()
+    algo = "ring" if "ALGO=RING" in upper else "auto"
+    proto = next((p for p in ("LL128", "Simple", "LL") if f"PROTO={p.upper()}" in upper), "auto")
     if r["time_us"]:
         metric, value = "time_us", float(r["time_us"])
     else:
