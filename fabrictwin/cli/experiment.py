@@ -44,6 +44,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "interference": Experiment("fabrictwin.cli.experiments.interference",
                                "a training all-reduce and PD KV transfers on one fabric, "
                                "alone and together"),
+    "faults": Experiment("fabrictwin.cli.experiments.faults",
+                         "what a few standard faults (link, flap, switch, loss, corruption, "
+                         "controller restart) cost a collective"),
     "scale-across": Experiment("fabrictwin.cli.experiments.scale_across",
                                "an all-reduce across two DCs against DCI distance, per "
                                "congestion-control variant"),

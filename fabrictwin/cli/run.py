@@ -20,9 +20,21 @@ from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
 from fabrictwin.runs.collective import resolve_algorithm, run_sizes, traffic_of
-from fabrictwin.runs.faults import parse_fault
-from fabrictwin.runs.outputs import failures, model_notes, nccl_table, write_outputs
-from fabrictwin.runs.scenario import PfcSettings, load_scenario, scenario_policy, scenario_topology
+from fabrictwin.runs.faults import Fault, parse_faults
+from fabrictwin.runs.outputs import (
+    failures,
+    fault_line,
+    model_notes,
+    nccl_table,
+    write_outputs,
+)
+from fabrictwin.runs.scenario import (
+    PfcSettings,
+    load_scenario,
+    scenario_faults,
+    scenario_policy,
+    scenario_topology,
+)
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.traffic.dcqcn import CC_VARIANTS
@@ -44,7 +56,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def _inputs(args: argparse.Namespace,
             ) -> tuple[Any, str, str, list[int], float | None, str, Path | None,
-                       PfcSettings | None]:
+                       PfcSettings | None, list[Fault]]:
     lib = library_from_args(args)
     if args.scenario:
         path = Path(args.scenario)
@@ -59,6 +71,9 @@ def _inputs(args: argparse.Namespace,
         name = sc.name
         policy = scenario_policy(sc, path)
         pfc = sc.pfc or (PfcSettings() if args.pfc else None)
+        # --fault replaces the scenario's faults
+        faults = None if args.fault else scenario_faults(sc, path, g,
+                                                         controller=not args.static)
     else:
         if not args.topo or not args.collective:
             raise FabricTwinError("give a scenario file, or --collective and --topo")
@@ -66,13 +81,16 @@ def _inputs(args: argparse.Namespace,
         collective, sizes_text, algo = args.collective, args.sizes or "1M:4M", args.algo or "auto"
         dilation, name, policy = args.dilation, args.collective, None
         pfc = PfcSettings() if args.pfc else None
+        faults = None
+    if faults is None:
+        faults = parse_faults(args.fault or (), g, controller=not args.static)
     try:
         collective = canonical_collective(collective)
     except FabricTwinError as exc:
         raise FabricTwinError(f"--{exc}") from None
     if dilation is not None and not dilation > 0:
         raise FabricTwinError(f"--dilation must be positive, got {dilation:g}")
-    return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy, pfc
+    return g, collective, algo, parse_sizes(sizes_text), dilation, name, policy, pfc, faults
 
 
 def pfc_options(pfc: PfcSettings | None, *, dci_lossy: bool = False) -> Any:
@@ -96,9 +114,8 @@ def congestion_control(args: argparse.Namespace) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    g, collective, algo, sizes, dilation, name, policy, pfc = _inputs(args)
+    g, collective, algo, sizes, dilation, name, policy, pfc, faults = _inputs(args)
     congestion_control(args)  # bad input first
-    faults = [parse_fault(f, g) for f in args.fault or ()]
     pfc_opts = pfc_options(pfc, dci_lossy=args.dci_lossy)
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     # D from the load the routed schedule puts on each link (the largest size: all its
@@ -166,15 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           f"{pf['lossless_drops']} lossless drops in the switches")
         for r in doc["results"]:
             if r.get("faults"):
-                with_f = f"{r['time_us']:.1f} us" if r["time_us"] else "FAILED"
-                free = r.get("fault_free_time_us")
-                console.print(
-                    f"{r['size_bytes']} B with {', '.join(r['faults'])}: {with_f} against "
-                    f"{f'{free:.1f} us' if free else '-'} fault-free"
-                    + (f" (x{r['fault_slowdown']:.2f})" if r.get("fault_slowdown") else "")
-                    + f", {r['retransmits']} retransmissions, {r['lost_bytes']} B lost, "
-                    f"{r['pfc_pauses']} pauses; reroutes installed after "
-                    f"{r['reroute_ms'] or '-'} ms")
+                console.print(fault_line(r), highlight=False)
             if r.get("cpu_limit"):  # say which resource set the limit, and the way out
                 console.print(f"[yellow]{r['size_bytes']} B: cpu_bound, {r['cpu_limit']}; "
                               "a larger --dilation gives it more time[/yellow]")
@@ -208,8 +217,10 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
                         "protocol rate) beside the wire (see docs/projection.md)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="a fault while each size runs, in hardware time after its start: "
-                        "link:U-V@20us, flap:U-V@20us/50us, switch:S@20us, nic:H@20us "
-                        "(repeatable); each size also runs fault-free, for comparison")
+                        "link:U-V@20us, flap:U-V@20us/50us, switch:S@20us, nic:H@20us, "
+                        "loss:U-V@20us/1%%, corrupt:U-V@20us/0.5%%, controller@20us/100us "
+                        "(killed, restarted 100 us later) (repeatable; replaces the "
+                        "scenario's faults:); each size also runs fault-free, for comparison")
     r.add_argument("--json", action="store_true", help="print the results document as JSON")
     r.add_argument("--out", default="results", help="results directory (default results/)")
     r.set_defaults(func=cmd_run)

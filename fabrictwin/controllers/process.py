@@ -175,8 +175,9 @@ class ControllerProcess:
     """A running controller subprocess; stop() (or leaving the ``with``) ends it."""
 
     def __init__(self, proc: subprocess.Popen[str], port: int, log_path: Path,
-                 stderr_path: Path) -> None:
+                 stderr_path: Path, cmd: list[str] | None = None) -> None:
         self.proc, self.port, self.log_path, self.stderr_path = proc, port, log_path, stderr_path
+        self.cmd = cmd  # what started it: restart() runs it again
 
     @property
     def address(self) -> str:
@@ -203,11 +204,13 @@ class ControllerProcess:
                                       f"after {timeout_s:g} s")
             time.sleep(0.05)
 
-    def wait_switches(self, count: int, timeout_s: float = 60.0) -> float:
-        """Wait until ``count`` switches have acknowledged their full install; return when."""
+    def wait_switches(self, count: int, timeout_s: float = 60.0, since: float = 0.0) -> float:
+        """Wait until ``count`` switches have acknowledged their full install (at or after
+        ``since``, Unix time: a restarted controller's); return when."""
         deadline = time.monotonic() + timeout_s
         while True:
-            ready = {d["switch"]: d["t"] for d in self.decisions() if d["kind"] == "switch_ready"}
+            ready = {d["switch"]: d["t"] for d in self.decisions()
+                     if d["kind"] == "switch_ready" and d["t"] >= since}
             if len(ready) >= count:
                 return max(ready.values())
             if self.proc.poll() is not None:
@@ -219,6 +222,20 @@ class ControllerProcess:
 
     def stop(self, timeout_s: float = 5.0) -> int:
         return stop_process(self.proc, timeout_s)  # type: ignore[return-value]
+
+    def restart(self, timeout_s: float = 30.0) -> None:
+        """Start it again (after :meth:`stop`) with the same arguments, on the same port;
+        return once it listens. The bridges reconnect by themselves (their fail mode is
+        secure: they kept their flows meanwhile) and it reinstalls every switch."""
+        if self.cmd is None:
+            raise FabricTwinError("controller: not started by start_controller, cannot restart")
+        if self.proc.poll() is None:
+            self.stop()
+        with self.stderr_path.open("a") as err:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err, text=True,
+                                         start_new_session=True)
+        self.wait_listening(timeout_s)
 
     def __enter__(self) -> ControllerProcess:
         return self
@@ -257,6 +274,6 @@ def start_controller(spec: str, port: int = DEFAULT_PORT, *, policy: Path | str 
     with stderr_path.open("w") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, text=True, start_new_session=True)
-    ctl = ControllerProcess(proc, port, log_path, stderr_path)
+    ctl = ControllerProcess(proc, port, log_path, stderr_path, cmd)
     ctl.wait_listening(timeout_s)
     return ctl

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from mininet.link import Intf, Link
 from mininet.net import Mininet
@@ -77,12 +78,15 @@ class Emulation:
     def __init__(self, plan: EmulationPlan, caps: Capabilities,
                  progress: Callable[[str], None] | None = None,
                  controller: str | None = None, extra_pids: tuple[int, ...] = (),
-                 leaf_qdiscs: Mapping[str, str] | None = None) -> None:
+                 leaf_qdiscs: Mapping[str, str] | None = None,
+                 controller_process: Any = None) -> None:
         """``controller`` (``tcp:127.0.0.1:PORT``): switches connect to it instead of
         getting the plan's static flow tables. ``extra_pids`` (the controller's) are
         recorded so `fabrictwin clean` can end them after a killed run. ``leaf_qdiscs``:
-        an extra tc line per interface (PFC's lossless queue), after its classes."""
+        an extra tc line per interface (PFC's lossless queue), after its classes.
+        ``controller_process``: the controller's handle (its log; a fault restarts it)."""
         self.plan, self.caps, self.controller = plan, caps, controller
+        self.controller_process = controller_process
         self.leaf_qdiscs = dict(leaf_qdiscs or {})
         self.extra_pids = list(extra_pids)
         self.progress = progress or (lambda msg: log.info("%s", msg))
@@ -302,6 +306,13 @@ class Emulation:
                         if other.waiting:
                             other.sendInt()
         return outputs
+
+    def record_pid(self, pid: int) -> None:
+        """A process started for this run after bring-up (a restarted controller): `fabrictwin
+        clean` ends it too after a killed run."""
+        if self.state is not None:
+            self.state.pids.append(pid)
+            self.state.save()
 
     def switch_ports(self) -> set[str]:
         """Root-namespace interfaces that are switch ports (for queue telemetry)."""

@@ -36,7 +36,7 @@ from fabrictwin.model.emulated import (
 )
 from fabrictwin.runs.agents import agent_commands, agent_results, linger_s
 from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
-from fabrictwin.runs.faults import Fault, injected, reroutes
+from fabrictwin.runs.faults import Fault, controller_outages, injected, reroutes
 from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.graph import node_keys
 from fabrictwin.traffic.collectives import build_schedule
@@ -174,11 +174,31 @@ def measure(emu: Any, g: Any, collective: str, algorithm: str, size_bytes: int,
         row.update(cpu_bound=busy.cpu_bound, cpu_mean=round(busy.mean, 3), cpu_limit=busy.limit())
     row = judge(row, results, hosts, plan, busbw_bound_GBps(g, hosts))
     if faults:
-        row["faults"] = [f.spec for f in faults]
-        row["fault_events"] = len(events)
-        row["reroute_ms"] = reroutes(RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl",
-                                     events)  # the controller's log (runs.session)
+        row.update(fault_columns(faults, events, getattr(emu, "controller_process", None),
+                                 len(plan.switches)))
+        if row["fault_error"] and row["ok"]:  # it measured something else than the fault
+            row.update(ok=False, failure=f"fault injection failed: {row['fault_error']}",
+                       time_us=None, algbw_GBps=None, busbw_GBps=None)
     return beside_model(row, model, endpoint=charges is not None)
+
+
+def fault_columns(faults: Sequence[Fault], events: Sequence[dict[str, Any]], ctl: Any,
+                  switches: int) -> dict[str, Any]:
+    """What a faulted row adds: the faults, their events, reroute times (ms after each
+    port event), the controller's outages, loss filters, and an injection error if any."""
+    log_path = ctl.log_path if ctl is not None else \
+        RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl"  # the controller's (runs.session)
+    decisions = ctl.decisions() if ctl is not None else []
+    errors = [e["error"] for e in events if e.get("action") == "error"]
+    return {
+        "faults": [f.spec for f in faults],
+        "fault_events": sum(1 for e in events if e.get("action") != "error"),
+        "reroute_ms": reroutes(log_path, events),
+        "controller_outages": controller_outages(decisions, events, switches),
+        "fault_filters": sorted({p for e in events if e.get("action") in ("loss", "corrupt")
+                                 for p in e["ports"]}),
+        "fault_error": errors[0] if errors else None,
+    }
 
 
 def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
@@ -209,7 +229,10 @@ def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
             return False
 
     until = opts["start_at_ns"] + opts["timeout_s"] * 1e9
-    with CpuWatch() as cpu, injected(faults, plan, opts["start_at_ns"], until) as events:
+    ctl = getattr(emu, "controller_process", None)  # a controller fault stops, restarts it
+    with CpuWatch() as cpu, injected(faults, plan, opts["start_at_ns"], until, controller=ctl,
+                                     record_pid=getattr(emu, "record_pid", lambda _p: None),
+                                     ) as events:
         outputs = emu.run_in_hosts(commands, abort=stalled)
     if fault_events is not None:
         fault_events.extend(events)
@@ -333,6 +356,7 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
         "lost_bytes": sum(x["size_bytes"] - x["bytes_received"] for x in recvs
                           if not x["data_ok"]),
         "retransmits": sum(r["retransmits"] for r in results),
+        "icrc_errors": sum(r.get("icrc_errors", 0) for r in results),  # corrupted frames
         "cnps": sum(r["cnps_sent"] for r in results),
         "ecn_marked": sum(r["ecn_marked"] for r in results),
         "pfc_pauses": sum(r.get("pfc_pauses", 0) for r in results),  # PAUSEs obeyed
@@ -343,6 +367,20 @@ def summarise(results: list[dict[str, Any]], collective: str, ranks: int, size_b
         "transfers": len(recvs),
         "fct_us": fct,
     }
+
+
+def with_baseline(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """``row`` (faulted) with the fault-free run's time and its slowdown against it.
+
+    >>> with_baseline({"time_us": 90.0}, {"time_us": 60.0})
+    {'time_us': 90.0, 'fault_free_time_us': 60.0, 'fault_slowdown': 1.5}
+    >>> with_baseline({"time_us": None}, {"time_us": 60.0})["fault_slowdown"] is None
+    True
+    """
+    row["fault_free_time_us"] = base["time_us"]
+    row["fault_slowdown"] = (row["time_us"] / base["time_us"]
+                             if row["time_us"] and base["time_us"] else None)
+    return row
 
 
 def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence[int],
@@ -358,9 +396,7 @@ def run_sizes(emu: Any, g: Any, collective: str, algorithm: str, sizes: Sequence
         row = measure(emu, g, collective, algorithm, size, run_dir, cc=cc,
                       drop_every_n=drop_every_n, endpoint=endpoint, faults=faults)
         if base is not None:
-            row["fault_free_time_us"] = base["time_us"]
-            row["fault_slowdown"] = (row["time_us"] / base["time_us"]
-                                     if row["time_us"] and base["time_us"] else None)
+            row = with_baseline(row, base)
         rows.append(row)
         on_row(row)
     return rows

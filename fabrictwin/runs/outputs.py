@@ -82,6 +82,39 @@ def failures(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [f"size {r['size_bytes']}: FAILED: {r['failure']}" for r in rows if r.get("failure")]
 
 
+def fault_line(r: dict[str, Any]) -> str:
+    """One line on what a faulted row's faults cost against its fault-free run.
+
+    >>> print(fault_line({"size_bytes": 1048576, "faults": ["controller@5us/20us"],
+    ...     "time_us": 90.0, "fault_free_time_us": 60.0, "fault_slowdown": 1.5,
+    ...     "retransmits": 3, "lost_bytes": 0, "pfc_pauses": 0, "reroute_ms": [],
+    ...     "controller_outages": [{"down_us": 5.0, "up_us": 20.1, "listening_ms": 900.0,
+    ...                             "reprogrammed_ms": 1400.0, "after_size": False}]}))
+    1048576 B with controller@5us/20us: 90.0 us against 60.0 us fault-free (x1.50), 3 \
+retransmissions, 0 B lost, 0 pauses; reroutes installed after - ms; controller down at \
+5.0 us, restarted at 20.1 us, listening after 900.0 ms, every switch programmed after \
+1400.0 ms
+    """
+    with_f = f"{r['time_us']:.1f} us" if r["time_us"] else "FAILED"
+    free = r.get("fault_free_time_us")
+    line = (f"{r['size_bytes']} B with {', '.join(r['faults'])}: {with_f} against "
+            f"{f'{free:.1f} us' if free else '-'} fault-free"
+            + (f" (x{r['fault_slowdown']:.2f})" if r.get("fault_slowdown") else "")
+            + f", {r['retransmits']} retransmissions, {r['lost_bytes']} B lost, "
+            f"{r['pfc_pauses']} pauses; reroutes installed after {r['reroute_ms'] or '-'} ms")
+    for o in r.get("controller_outages") or ():
+        up = ("restarted after the size" if o["after_size"] else
+              f"restarted at {o['up_us']:.1f} us" if o["up_us"] is not None else "not restarted")
+        line += f"; controller down at {o['down_us']:.1f} us, {up}"
+        if o.get("listening_ms") is not None:
+            line += f", listening after {o['listening_ms']:.1f} ms"
+        if o.get("reprogrammed_ms") is not None:
+            line += f", every switch programmed after {o['reprogrammed_ms']:.1f} ms"
+    if r.get("fault_error"):
+        line += f"; fault injection failed: {r['fault_error']}"
+    return line
+
+
 def write_outputs(out_dir: Path, document: dict[str, Any]) -> list[Path]:
     """Write results.json, results.csv and the plots; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)

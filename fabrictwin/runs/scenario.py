@@ -11,6 +11,11 @@ and ``dilation``; ``policy`` names a controller policy file (see
       alpha: 4             # dynamic thresholds: XOFF = alpha x the free shared buffer
       watchdog: {detect_us: 10, restore_us: 25, action: drop}   # hardware time
       dci_lossy: true      # DCI links carry the RDMA class without PFC
+
+``faults`` lists faults while each size of ``fabrictwin run`` runs, in ``--fault``'s
+syntax (:mod:`fabrictwin.runs.faults`); ``--fault`` on the command line replaces them::
+
+    faults: [link:d0l0r0-d0s0@20us, loss:d0n0g0-d0l0r0@10us/1%, controller@20us/100us]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from fabrictwin.controllers.policy import load_policy
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.hardware.schema import FieldError, build, read_yaml, spec
+from fabrictwin.runs.faults import Fault, parse_faults
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.units import parse_size_bytes
 
@@ -75,6 +81,15 @@ def _read_pfc(value: Any, what: str) -> PfcSettings | None:
     return PfcSettings() if value else None
 
 
+def _read_faults(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FabricTwinError(f"{what}: expected a list of fault specs (e.g. "
+                              f"[link:U-V@20us, controller@20us/100us]), got {value!r}")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -87,6 +102,8 @@ class Scenario:
     policy: str = ""  # controller policy file, relative to the scenario file
     # lossless class with PFC (fabrictwin.fabric.pfc) while traffic runs; None: off
     pfc: PfcSettings | None = spec(_read_pfc, default=None)
+    # faults while each size runs (`fabrictwin run`), in --fault's syntax
+    faults: tuple[str, ...] = spec(_read_faults, default=())
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -116,3 +133,16 @@ def scenario_policy(scenario: Scenario, path: Path) -> Path | None:
     except FabricTwinError as exc:
         raise FabricTwinError(f"{path}: policy: {exc}") from None
     return policy
+
+
+def scenario_faults(scenario: Scenario, path: Path, g: nx.Graph, *,
+                    controller: bool = True) -> list[Fault]:
+    """The scenario's faults, checked against its topology (one line naming the entry)."""
+    out = []
+    for i, text in enumerate(scenario.faults):
+        try:
+            out += parse_faults([text], g, controller=controller)
+        except FabricTwinError as exc:
+            raise FabricTwinError(f"{path}: faults[{i}]: "
+                                  f"{str(exc).removeprefix('--fault ')}") from None
+    return out

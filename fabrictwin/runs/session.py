@@ -185,7 +185,7 @@ def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller
             Emulation(plan, caps, progress=progress,
                       controller=ctl.address if ctl else None,
                       extra_pids=(ctl.proc.pid,) if ctl else (),
-                      leaf_qdiscs=leaf_qdiscs) as emu:
+                      leaf_qdiscs=leaf_qdiscs, controller_process=ctl) as emu:
         if ctl is not None:
             progress("waiting for the controller to program the switches")
             t_ctl = time.perf_counter()

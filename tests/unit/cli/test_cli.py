@@ -198,3 +198,56 @@ def test_the_demo_passes_run_every_option_run_knows(tmp_path):
     parsed = parser().parse_args(["run", "scenario.yaml"])
     demo = demo_run_args(tmp_path / "scenario.yaml", parsed)
     assert set(vars(parsed)) - {"command", "verbose"} <= set(vars(demo))
+
+
+LS = "leaf_spine,leaves=2,spines=2,hosts_per_leaf=2"
+
+
+@pytest.mark.parametrize("fault, fragment", [
+    ("loss:l0-s0@10us/150%", "loss rate must be above 0% and at most 100%"),
+    ("corrupt:l0-s9@10us/1%", "no link 'l0-s9'"),
+    ("controller:s0@10us", "the controller takes no target"),
+])
+def test_run_bad_faults_before_anything_starts(fault, fragment, tmp_path):
+    out = run_cli("run", "--collective", "all_reduce", "--topo", LS, "--fault", fault,
+                  "--out", str(tmp_path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert fragment in out.stderr and not any(tmp_path.iterdir())
+
+
+def test_run_static_refuses_a_controller_fault(tmp_path):
+    out = run_cli("run", "--collective", "all_reduce", "--topo", LS, "--static", "--fault",
+                  "controller@10us/50us", "--out", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("fabrictwin: error: --fault 'controller@10us/50us': the "
+                                  "run has no controller (--static)")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("[loss:l0-s0@10us]", "faults[0]: 'loss:l0-s0@10us': loss needs /RATE% after the time"),
+    ("[link:l0-s0@10us, melt:l0@1us]", "faults[1]: 'melt:l0@1us': expected KIND:TARGET@TIME"),
+    ("{link: l0-s0}", "faults: expected a list of fault specs"),
+    ("[5]", "faults: expected a list of fault specs"),
+])
+def test_run_scenario_faults_are_checked_before_anything_starts(tmp_path, value, message):
+    bad = tmp_path / "s.yaml"
+    bad.write_text(f"name: x\ntopology: {LS}\ncollective: all_reduce\nfaults: {value}\n")
+    out = run_cli("run", str(bad), "--out", str(tmp_path / "out"))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.strip().startswith(f"fabrictwin: error: {bad}: {message}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_scenario_faults_are_read_and_parsed_against_its_topology(tmp_path):
+    from fabrictwin.runs.scenario import load_scenario, scenario_faults
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: x\ntopology: {LS}\ncollective: all_reduce\n"
+                    "faults: [loss:l0-s0@10us/1%, controller@20us/100us]\n")
+    sc = load_scenario(path)
+    assert sc.faults == ("loss:l0-s0@10us/1%", "controller@20us/100us")
+    faults = scenario_faults(sc, path, build_topology(LS))
+    assert [f.kind for f in faults] == ["loss", "controller"]
+    from fabrictwin.errors import FabricTwinError
+    with pytest.raises(FabricTwinError, match=r"faults\[1\]: .*no controller"):
+        scenario_faults(sc, path, build_topology(LS), controller=False)
