@@ -43,12 +43,13 @@ def test_the_controller_killed_and_restarted_mid_collective_costs_no_bytes(tmp_p
     # switches are fail-mode secure: the flows stay while it is down; back, it reinstalls
     # every switch (a short blackout the transport retransmits over)
     out = run_cli("run", "--collective", "all_reduce", "--algo", "ring", "--topo", TOPO,
-                  "--sizes", "1M", "--fault", "controller@10us/40us", "--json", "--out",
+                  # long enough (~300 us) for the restart (1-2 s of wall time) to land in it
+                  "--sizes", "8M", "--fault", "controller@10us/20us", "--json", "--out",
                   str(tmp_path))
     assert out.returncode == 0, out.stderr[-800:]
     (row,) = json.loads(out.stdout)["results"]
     assert row["ok"] and row["lost_bytes"] == 0, row   # every byte checked, none lost
-    assert row["faults"] == ["controller@10us/40us"] and row["fault_events"] == 2
+    assert row["faults"] == ["controller@10us/20us"] and row["fault_events"] == 2
     assert row["fault_error"] is None and row["fault_free_time_us"] > 0
     (outage,) = row["controller_outages"]
     assert 0 < outage["down_us"] < outage["up_us"] and not outage["after_size"]
