@@ -15,6 +15,8 @@ from fabrictwin.linux.commands import run
 from fabrictwin.linux.names import check_name
 
 log = logging.getLogger(__name__)
+#: the longest a bridge waits between tries to reach its controller
+MAX_BACKOFF_MS = 1000
 OVS_CTL = Path("/usr/share/openvswitch/scripts/ovs-ctl")
 RUN_TAG = "fabrictwin-run"  # external_ids key marking our bridges
 
@@ -58,7 +60,9 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
                  f"other-config:datapath-id={sw.dpid}", "other-config:disable-in-band=true",
                  f"external-ids:{RUN_TAG}={run_id}"]
         if controller is not None:
-            args += ["--", "set-controller", br, controller]
+            # a restarted controller is found within 1 s (OVS backs off to 8 s by default)
+            args += ["--", "set-controller", br, controller,
+                     "--", "set", "controller", br, f"max_backoff={MAX_BACKOFF_MS}"]
         for port, intf in sw.ports:
             args += ["--", "add-port", br, check_name(intf), "--", "set", "interface", intf,
                      f"ofport_request={port}"]
