@@ -217,7 +217,8 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
                         "protocol rate) beside the wire (see docs/projection.md)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="a fault while each size runs, in hardware time after its start: "
-                        "link:U-V@20us, flap:U-V@20us/50us, switch:S@20us, nic:H@20us, "
+                        "link:U-V@20us[/DOWNTIME], flap:U-V@20us/50us, switch:S@20us, "
+                        "nic:H@20us, "
                         "loss:U-V@20us/1%%, corrupt:U-V@20us/0.5%%, controller@20us/100us "
                         "(killed, restarted 100 us later) (repeatable; replaces the "
                         "scenario's faults:); each size also runs fault-free, for comparison")

@@ -5,9 +5,10 @@ A fault is ``KIND:TARGET@TIME[/ARG]`` with TIME in hardware time after the colle
 starts (``ns``, ``us`` or ``ms``), dilated by the run's D:
 
 - ``link:U-V@20us``: the link between nodes U and V goes down (and stays down);
+  ``link:U-V@20us/100us``: down at 20 us, up again 100 us later;
 - ``flap:U-V@20us/50us``: the link goes down at 20 us, then toggles every 50 us;
-- ``switch:S@20us``: every port of switch S goes down;
-- ``nic:H@20us``: host H's scale-out links go down (its NIC);
+- ``switch:S@20us[/DOWNTIME]``: every port of switch S goes down (and comes back);
+- ``nic:H@20us[/DOWNTIME]``: host H's scale-out links go down (its NIC);
 - ``loss:U-V@20us/1%``: from 20 us on, 1% of the frames crossing the link are lost;
 - ``corrupt:U-V@20us/0.5%``: from 20 us on, 0.5% of them arrive with one byte inverted
   (in a RoCEv2 frame's BTH, under the ICRC: the receiver drops it and counts an
@@ -60,7 +61,8 @@ KINDS = ("link", "flap", "switch", "nic", "loss", "corrupt", "controller")
 LINK_KINDS = ("link", "flap", "loss", "corrupt")
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<target>[a-z0-9-]+))?@(?P<at>[0-9.e+]+[mun]?s)"
                    r"(?:/(?P<arg>[0-9.e+]+(?:[mun]?s|%)))?$")
-EXAMPLES = ("link:l0-s1@20us, flap:l0-s1@20us/50us, switch:s0@10us, nic:h0@10us, "
+EXAMPLES = ("link:l0-s1@20us, link:l0-s1@20us/100us, flap:l0-s1@20us/50us, switch:s0@10us, "
+            "nic:h0@10us, "
             "loss:l0-s1@10us/1%, corrupt:l0-s1@10us/0.5%, controller@10us/100us")
 
 
@@ -72,7 +74,8 @@ class Fault:
     at_ns: float                # hardware time after the collective starts
     period_ns: float = 0.0      # flap: time between toggles
     rate: float = 0.0           # loss, corrupt: fraction of the frames (0..1]
-    down_ns: float = 0.0        # controller: how long it stays down (0: until the size ends)
+    #: link, switch, nic, controller: how long it stays down (0: until the size ends)
+    down_ns: float = 0.0
 
     def _links(self, plan: Any) -> list[Any]:
         return [link for link in plan.links if {link.u, link.v} == set(self.nodes)]
@@ -147,7 +150,7 @@ def parse_fault(spec: str, g: nx.Graph) -> Fault:
         return Fault(spec, kind, (), at, down_ns=down)
     if target is None:
         raise _bad(spec, f"expected KIND:TARGET@TIME (e.g. {EXAMPLES})")
-    period, rate = 0.0, 0.0
+    period, rate, down = 0.0, 0.0, 0.0
     if kind in ("loss", "corrupt"):
         if arg is None or not arg.endswith("%"):
             raise _bad(spec, f"{kind} needs /RATE% after the time, e.g. {kind}:U-V@20us/1%")
@@ -161,8 +164,10 @@ def parse_fault(spec: str, g: nx.Graph) -> Fault:
         if not period > 0:
             raise _bad(spec, "a flap needs /PERIOD (positive), e.g. flap:U-V@20us/50us")
     elif arg is not None:
-        raise _bad(spec, f"{kind} takes no /ARGUMENT (a flap needs /PERIOD, loss and "
-                   "corrupt /RATE%, controller an optional /DOWNTIME)")
+        down = parse_latency_ns(arg, "--fault downtime") if not arg.endswith("%") else 0.0
+        if not down > 0:
+            raise _bad(spec, f"{kind}:TARGET@TIME/DOWNTIME takes a positive time, e.g. "
+                       f"{kind}:{target}@20us/100us (loss and corrupt take /RATE%)")
     if kind in LINK_KINDS:
         nodes = tuple(n for n in g if target.startswith(f"{n}-") and target[len(n) + 1:] in g
                       and g.has_edge(n, target[len(n) + 1:]))
@@ -176,7 +181,7 @@ def parse_fault(spec: str, g: nx.Graph) -> Fault:
         nodes = (target,)
     for n in nodes:
         check_name(n)
-    return Fault(spec, kind, nodes, at, period, rate)
+    return Fault(spec, kind, nodes, at, period, rate, down)
 
 
 def parse_faults(specs: Sequence[str], g: nx.Graph, *, controller: bool = True) -> list[Fault]:
@@ -217,6 +222,8 @@ def timeline(faults: Sequence[Fault], plan: Any, start_at_ns: float,
             continue
         ports = tuple(f.ports(plan))
         steps.append(Step(t, "ports", up=False, ports=ports))
+        if f.down_ns:
+            steps.append(Step(t + f.down_ns * plan.dilation, "ports", up=True, ports=ports))
         if f.kind == "flap":
             up, step = True, f.period_ns * plan.dilation
             while (t := t + step) < until_ns:

@@ -31,6 +31,19 @@ def test_a_flap_needs_its_period():
     assert parse_fault("flap:l1-s0@5us/2us", G).period_ns == 2000
 
 
+@pytest.mark.parametrize("spec", ["link:l0-s1@10us/30us", "switch:s0@10us/30us",
+                                  "nic:h0@10us/30us"])
+def test_a_link_switch_or_nic_down_for_a_while_comes_back_up(spec):
+    f = parse_fault(spec, G)
+    assert (f.at_ns, f.down_ns) == (10_000, 30_000)
+    down, up = timeline([f], PLAN, 0, until_ns=1e15)
+    d = PLAN.dilation
+    assert (down.t_ns, down.up, up.t_ns, up.up) == (10_000 * d, False, 40_000 * d, True)
+    assert down.ports == up.ports == tuple(f.ports(PLAN)) and down.ports
+    # without /DOWNTIME it stays down until the size ends (injected brings it back)
+    assert len(timeline([parse_fault(spec.rsplit("/", 1)[0], G)], PLAN, 0, 1e15)) == 1
+
+
 @pytest.mark.parametrize("spec, message", [
     ("link:l0-s9@1us", "no link 'l0-s9'"),
     ("link:h0-h1@1us", "no link 'h0-h1'"),
@@ -39,7 +52,8 @@ def test_a_flap_needs_its_period():
     ("melt:s0@1us", "expected KIND:TARGET@TIME"),
     ("link:l0-s1", "expected KIND:TARGET@TIME"),
     ("flap:l0-s1@1us", "needs /PERIOD"),
-    ("link:l0-s1@1us/2us", "needs /PERIOD"),
+    ("link:l0-s1@1us/0us", "DOWNTIME takes a positive time"),
+    ("nic:h0@1us/1%", "DOWNTIME takes a positive time"),
     ("link:l0-s1;reboot@1us", "expected KIND:TARGET@TIME"),
     ("link:l0-s1@nanus", "expected KIND:TARGET@TIME"),
 ])
@@ -108,7 +122,7 @@ def test_the_controller_fault_and_its_downtime():
     ("controller:s0@1us", "the controller takes no target"),
     ("controller@1us/5%", "takes a time"),
     ("controller@1us/0us", "must be positive"),
-    ("switch:s0@1us/1%", "switch takes no /ARGUMENT"),
+    ("switch:s0@1us/1%", "switch:TARGET@TIME/DOWNTIME takes a positive time"),
     ("flap:l0-s1@1us/1%", "needs /PERIOD"),
     ("loss@1us/1%", "expected KIND:TARGET@TIME"),
 ])
