@@ -358,9 +358,21 @@ class Server:
     user: str = "root"
 
     def ssh(self, tt: bool = False) -> list[str]:
-        """The command prefix that runs a command there."""
+        """The command prefix that runs a command there: every command and node shell
+        of a run shares one connection (ControlMaster, as Mininet's RemoteMixin)."""
         return ["ssh", *(["-F", self.ssh_config] if self.ssh_config else []),
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={SSH_CONTROL}",
+                "-o", "ControlPersist=60", "-o", "BatchMode=yes",
                 *(["-tt"] if tt else []), f"{self.user}@{self.address}"]
+
+    def control(self, *args: str) -> list[str]:
+        """``ssh -O ...`` to the shared connection (forward, exit)."""
+        ssh = self.ssh()
+        return [*ssh[:-1], "-O", *args, ssh[-1]]
+
+
+#: the shared ssh connections' sockets (%C: a hash of user, host and port)
+SSH_CONTROL = "/run/fabrictwin/ssh-%C"
 
 
 class _SshNode:
@@ -409,7 +421,9 @@ class ClusterEmulation(Emulation):
     (``RemoteHost``/``RemoteOVSSwitch`` over one ssh connection per server), and their
     veths, bridges, flows and queues are one batch per server. A link cut by the
     placement is a VXLAN tunnel between the two servers' root name spaces, as
-    Mininet's ``RemoteGRELink`` makes a GRE one. Static flows only (no controller).
+    Mininet's ``RemoteGRELink`` makes a GRE one. The controller listens on this
+    machine's 127.0.0.1 only; switches elsewhere reach it through an ssh port forward
+    on their server's shared connection.
 
     The agents' common start instant is CLOCK_MONOTONIC: every server must share this
     machine's kernel (a second server simulated in name spaces); servers on their own
@@ -417,8 +431,13 @@ class ClusterEmulation(Emulation):
     CLOCK_REALTIME (docs/cluster.md)."""
 
     def __init__(self, plan: EmulationPlan, caps: Capabilities, where: Mapping[str, int],
-                 servers: list[Server], progress: Callable[[str], None] | None = None) -> None:
-        super().__init__(plan, caps, progress=progress)
+                 servers: list[Server], progress: Callable[[str], None] | None = None,
+                 controller: str | None = None, extra_pids: tuple[int, ...] = (),
+                 leaf_qdiscs: Mapping[str, str] | None = None) -> None:
+        """As :class:`Emulation`; a ``controller`` on this machine's loopback is reached
+        from the other servers through their ssh connection (``ssh -R``)."""
+        super().__init__(plan, caps, progress=progress, controller=controller,
+                         extra_pids=extra_pids, leaf_qdiscs=leaf_qdiscs)
         self.where = {n: int(k) for n, k in where.items()}
         self.servers = list(servers)
         names = [h.name for h in plan.hosts] + [s.name for s in plan.switches]
@@ -476,8 +495,12 @@ class ClusterEmulation(Emulation):
                 net.addSwitch(s.bridge, dpid=s.dpid, failMode="secure", datapath=datapath,
                               protocols="OpenFlow13", **extra)
 
+        if self.controller is not None:
+            port = self.controller.rsplit(":", 1)[1]
+            for srv in self.servers:
+                run(srv.control("forward", "-R", f"{port}:127.0.0.1:{port}"), timeout=30)
         self._step("hosts", add_hosts)
-        self.state.pids = [h.shell.pid for h in net.hosts]
+        self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
         self.state.save()
         self._step("switches", add_switches)
         self._step("links", self._make_links)
@@ -488,16 +511,23 @@ class ClusterEmulation(Emulation):
                 fn({s.name for s in plan.switches if self.where[s.name] == k}, self._via(k))
 
         self._step("bridges", lambda: on_servers(lambda only, via: ovs.create_bridges(
-            plan, self.state.run_id, dp, only=only, via=via)))
-        self._step("flows", lambda: on_servers(
-            lambda only, via: ovs.load_flows(plan, only=only, via=via)))
+            plan, self.state.run_id, dp, self.controller, only=only, via=via)))
+        if self.controller is None:
+            self._step("flows", lambda: on_servers(
+                lambda only, via: ovs.load_flows(plan, only=only, via=via)))
         self._step("host config", self._configure_hosts)
         self._step("shaping", self._shape_root)
         self._step("delay lines", self._start_delay_lines)
 
+    def switch_ports(self) -> set[str]:
+        """This machine's switch ports (queue telemetry and OVS socket buffers are local)."""
+        return {intf for sw in self.plan.switches if not self.where[sw.name]
+                for _, intf in sw.ports}
+
     def _check_servers(self) -> None:
         """Each server answers over ssh (this opens its shared connection), runs Open
         vSwitch, and shares this machine's kernel (its CLOCK_MONOTONIC)."""
+        RUN_ROOT.mkdir(parents=True, exist_ok=True)  # the connections' sockets
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         for srv in self.servers:
             out = run(["sh", "-c", "cat /proc/sys/kernel/random/boot_id && "
@@ -637,6 +667,5 @@ class ClusterEmulation(Emulation):
                     run(["rm", "-rf", str(RUN_ROOT / run_id)], via=via, check=False)
             except FabricTwinError as e:
                 log.warning("server %s: clean-up incomplete: %s", srv.address, e)
-            # the shared ssh connection ends with the run
-            subprocess.run([*srv.ssh()[:-1], "-O", "exit", srv.ssh()[-1]],
-                           capture_output=True, timeout=10)
+            # the shared ssh connection (and its port forward) ends with the run
+            subprocess.run(srv.control("exit"), capture_output=True, timeout=10)

@@ -19,7 +19,7 @@ from fabrictwin.fabric.network import ClusterEmulation, Server
 from fabrictwin.fabric.state import ALIAS_PREFIX
 from fabrictwin.linux.commands import root_links
 from fabrictwin.runs.collective import run_sizes
-from fabrictwin.runs.session import prepare
+from fabrictwin.runs.session import emulate, prepare
 from fabrictwin.topologies.placement import cut_links, place
 from fabrictwin.topologies.registry import build_topology
 from tests.helpers.simserver import SimServer
@@ -87,3 +87,28 @@ def test_two_server_cluster_reachability_and_collective(tmp_path):
     assert srv.leftovers() == []
     assert srv.netns not in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                            text=True).stdout
+
+
+def test_cluster_run_with_the_controller_over_an_ssh_forward(tmp_path):
+    """The whole session path (calibrated D, controller, reachability, a collective):
+    the remote switch reaches the controller on this machine's 127.0.0.1 through the
+    server's ssh connection."""
+    g = build_topology(SPEC)
+    rows: list[dict] = []
+
+    def inside(emu):
+        rows.extend(run_sizes(emu, g, "all_reduce", "ring", [1 << 20], Path(tmp_path)))
+
+    with SimServer() as srv:
+        server = Server(srv.address, srv.local_address, str(srv.ssh_config))
+        summary = emulate(g, None, loaded=True, controller=True, inside=inside,
+                          cluster=(place(g, 2), [server]))
+        assert _remote(srv, "ovs-vsctl list-br").split() == []
+    assert summary["forwarding"] == "controller"
+    assert summary["ok"] and summary["reachability"]["pairs"] == 12, summary["reachability"]
+    (row,) = rows
+    assert row["ok"] and row["lost_bytes"] == 0, row.get("failure")
+    assert srv.leftovers() == []
+    print(f"\ncluster with controller: bring-up {summary['bringup_s']} s "
+          f"{summary['bringup_steps_s']}, reachability {summary['reachability']['time_s']} s, "
+          f"all_reduce 1 MiB {row['emulated_time_s']:.3f} s emulated")
