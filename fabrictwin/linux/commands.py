@@ -75,6 +75,15 @@ def tc_batch(lines: Sequence[str], *, via: Sequence[str] = ()) -> None:
         run(["tc", "-batch", "-"], input_text="\n".join(lines) + "\n", via=via)
 
 
+def route_source(address: str) -> str:
+    """This machine's source address towards ``address`` (the local end of a tunnel)."""
+    out = run(["ip", "-o", "route", "get", address]).stdout
+    m = re.search(r"\bsrc\s+(\S+)", out)
+    if not m:
+        raise FabricTwinError(f"no route to {address}")
+    return m.group(1)
+
+
 def root_links(via: Sequence[str] = ()) -> dict[str, str]:
     """Interfaces of the root namespace: name -> alias ('' when none)."""
     out = run(["ip", "-o", "link", "show"], via=via).stdout

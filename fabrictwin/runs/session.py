@@ -245,6 +245,12 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 summary = result_summary(plan, caps, cal, emu.timings, reach, cpu, bringup)
                 summary["reachable_at_unix"] = time.time()
                 summary["forwarding"] = "controller" if ctl else "static flows"
+                if cluster is not None:
+                    where = list(cluster[0].values())
+                    summary["cluster"] = {
+                        "servers": ["this machine", *(s.address for s in cluster[1])],
+                        "nodes": [where.count(k) for k in range(1 + len(cluster[1]))],
+                        "tunnels": len(emu.tunnels)}
                 if ctl is not None:
                     summary["controller_decisions"] = len(ctl.decisions())
                 if inside is not None and setup is not None:

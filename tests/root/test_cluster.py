@@ -7,6 +7,7 @@ with its hosts; the leaf-spine uplink it cuts is a VXLAN tunnel between the serv
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -22,6 +23,7 @@ from fabrictwin.runs.collective import run_sizes
 from fabrictwin.runs.session import emulate, prepare
 from fabrictwin.topologies.placement import cut_links, place
 from fabrictwin.topologies.registry import build_topology
+from tests.helpers.cli import run_cli
 from tests.helpers.simserver import SimServer
 
 pytestmark = [pytest.mark.root,
@@ -112,3 +114,17 @@ def test_cluster_run_with_the_controller_over_an_ssh_forward(tmp_path):
     print(f"\ncluster with controller: bring-up {summary['bringup_s']} s "
           f"{summary['bringup_steps_s']}, reachability {summary['reachability']['time_s']} s, "
           f"all_reduce 1 MiB {row['emulated_time_s']:.3f} s emulated")
+
+
+def test_fabrictwin_emulate_with_servers(tmp_path):
+    """What a user types: `fabrictwin emulate SPEC --servers IP --ssh-config FILE`."""
+    with SimServer() as srv:
+        out = run_cli("emulate", SPEC, "--servers", srv.address, "--ssh-config",
+                      str(srv.ssh_config), "--json")
+        assert out.returncode == 0, out.stderr[-500:]
+        doc = json.loads(out.stdout)
+        assert doc["ok"] and doc["reachability"]["pairs"] == 12
+        assert doc["cluster"] == {"servers": ["this machine", srv.address], "nodes": [4, 3],
+                                  "tunnels": 1}
+        assert _remote(srv, "ovs-vsctl list-br").split() == []
+    assert srv.leftovers() == []
