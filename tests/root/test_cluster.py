@@ -20,7 +20,7 @@ from fabrictwin.fabric.network import ClusterEmulation, Server
 from fabrictwin.fabric.state import ALIAS_PREFIX
 from fabrictwin.linux.commands import root_links
 from fabrictwin.runs.collective import run_sizes
-from fabrictwin.runs.session import emulate, prepare
+from fabrictwin.runs.session import prepare
 from fabrictwin.topologies.placement import cut_links, place
 from fabrictwin.topologies.registry import build_topology
 from tests.helpers.cli import run_cli
@@ -91,39 +91,36 @@ def test_two_server_cluster_reachability_and_collective(tmp_path):
                                            text=True).stdout
 
 
-def test_cluster_run_with_the_controller_over_an_ssh_forward(tmp_path):
-    """The whole session path (calibrated D, controller, reachability, a collective):
-    the remote switch reaches the controller on this machine's 127.0.0.1 through the
-    server's ssh connection."""
-    g = build_topology(SPEC)
-    rows: list[dict] = []
-
-    def inside(emu):
-        rows.extend(run_sizes(emu, g, "all_reduce", "ring", [1 << 20], Path(tmp_path)))
-
+def test_fabrictwin_run_with_servers_and_the_controller(tmp_path):
+    """A collective from the command line, the controller on this machine's 127.0.0.1:
+    the remote switch reaches it through the server's ssh connection (ssh -R)."""
     with SimServer() as srv:
-        server = Server(srv.address, srv.local_address, str(srv.ssh_config))
-        summary = emulate(g, None, loaded=True, controller=True, inside=inside,
-                          cluster=(place(g, 2), [server]))
+        out = run_cli("run", "--collective", "allreduce", "--topo", SPEC, "--sizes", "1M",
+                      "--servers", srv.address, "--ssh-config", str(srv.ssh_config), "--json",
+                      "--out", str(tmp_path))
+        assert out.returncode == 0, out.stderr[-500:]
         assert _remote(srv, "ovs-vsctl list-br").split() == []
-    assert summary["forwarding"] == "controller"
-    assert summary["ok"] and summary["reachability"]["pairs"] == 12, summary["reachability"]
-    (row,) = rows
-    assert row["ok"] and row["lost_bytes"] == 0, row.get("failure")
     assert srv.leftovers() == []
-    print(f"\ncluster with controller: bring-up {summary['bringup_s']} s "
-          f"{summary['bringup_steps_s']}, reachability {summary['reachability']['time_s']} s, "
-          f"all_reduce 1 MiB {row['emulated_time_s']:.3f} s emulated")
+    doc = json.loads(out.stdout)
+    assert doc["forwarding"] == "controller"
+    assert doc["emulation"]["cluster"]["nodes"] == [4, 3]
+    assert doc["emulation"]["reachability"]["pairs"] == 12
+    (row,) = doc["results"]
+    assert row["ok"] and row["lost_bytes"] == 0, row.get("failure")
+    print(f"\nfabrictwin run --servers: bring-up {doc['emulation']['bringup_s']} s, "
+          f"all_reduce 1 MiB {row['emulated_time_s']:.3f} s emulated, "
+          f"{row['time_us']:.1f} us hardware")
 
 
-def test_fabrictwin_emulate_with_servers(tmp_path):
-    """What a user types: `fabrictwin emulate SPEC --servers IP --ssh-config FILE`."""
+def test_fabrictwin_emulate_with_servers_static_flows():
+    """`fabrictwin emulate SPEC --servers IP --ssh-config FILE --static`."""
     with SimServer() as srv:
         out = run_cli("emulate", SPEC, "--servers", srv.address, "--ssh-config",
-                      str(srv.ssh_config), "--json")
+                      str(srv.ssh_config), "--static", "--json")
         assert out.returncode == 0, out.stderr[-500:]
         doc = json.loads(out.stdout)
         assert doc["ok"] and doc["reachability"]["pairs"] == 12
+        assert doc["forwarding"] == "static flows"
         assert doc["cluster"] == {"servers": ["this machine", srv.address], "nodes": [4, 3],
                                   "tunnels": 1}
         assert _remote(srv, "ovs-vsctl list-br").split() == []
