@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := mininet openvswitch-switch iproute2 iputils-ping ethtool iperf3 \
+                openssh-client openssh-server \
                 tcpdump tshark fping python3-venv
 # Debian's own interpreter: the system mininet package is installed for it.
 SYSTEM_PYTHON ?= /usr/bin/python3

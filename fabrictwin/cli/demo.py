@@ -26,7 +26,7 @@ def demo_run_args(path: Path, args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(
         scenario=str(path), collective=None, topo=None, sizes=None, algo=None,
         dilation=None, dcqcn=False, cc=None, pfc=False, dci_lossy=False, static=False,
-        wire_only=False, json=False, fault=None,
+        wire_only=False, json=False, fault=None, servers=None, ssh_config=None,
         out="results",
         profiles=getattr(args, "profiles", None), func=cmd_run)
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from fabrictwin.cli.common import library_from_args
-from fabrictwin.runs.session import check_dilation, emulate
+from fabrictwin.errors import FabricTwinError
+from fabrictwin.linux.commands import route_source
+from fabrictwin.runs.session import Cluster, check_dilation, emulate
+from fabrictwin.topologies.placement import place
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.units import format_latency, format_rate
 
@@ -30,7 +36,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     summary = run_emulation(g, args.dilation, args.recalibrate, inside, err,
                             quiet=args.cli, controller=not args.static,
-                            profiles=getattr(args, "profiles", None))
+                            profiles=getattr(args, "profiles", None),
+                            cluster=cluster_from_args(g, args.servers, args.ssh_config))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -38,13 +45,34 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     return 0 if summary["ok"] else 1
 
 
+def cluster_from_args(g: Any, servers: str | None, ssh_config: str | None) -> Cluster | None:
+    """``--servers A,B``: the placement over this machine and those servers, and how to
+    reach them (root over ssh; tunnels from this machine's address towards each)."""
+    if not servers:
+        if ssh_config:
+            raise FabricTwinError("--ssh-config: only with --servers")
+        return None
+    from fabrictwin.fabric.network import Server  # the mininet import
+
+    addresses = []
+    for a in servers.split(","):
+        try:
+            addresses.append(str(ipaddress.IPv4Address(a.strip())))
+        except ValueError:
+            raise FabricTwinError(f"--servers: {a!r} is not an IPv4 address") from None
+    if ssh_config and not Path(ssh_config).is_file():
+        raise FabricTwinError(f"--ssh-config: no file {ssh_config}")
+    where = place(g, 1 + len(addresses))
+    return where, [Server(a, route_source(a), ssh_config or "") for a in addresses]
+
+
 def run_emulation(g: object, dilation: float | None, recalibrate: bool, inside: object,
                   err: Console, quiet: bool = False, controller: bool = True,
-                  profiles: list[str] | None = None) -> dict:
+                  profiles: list[str] | None = None, cluster: Cluster | None = None) -> dict:
     """emulate() with a live status line on stderr (none when Mininet's CLI takes over)."""
 
     kw = {"recalibrate": recalibrate, "controller": controller, "profiles": profiles,
-          "inside": inside}
+          "inside": inside, "cluster": cluster}
     if quiet:
         return emulate(g, dilation, progress=err.print, **kw)  # type: ignore[arg-type]
     with err.status("starting") as status:
@@ -87,4 +115,9 @@ def add_arguments(e: argparse.ArgumentParser, common: argparse.ArgumentParser) -
                    help="static flow tables from the plan instead of the SDN controller")
     e.add_argument("--recalibrate", action="store_true",
                    help="measure the emulator's overheads again even if fresh")
+    e.add_argument("--servers", metavar="IP[,IP]",
+                   help="cluster mode: other emulation servers (ssh as root, Open vSwitch "
+                        "running); hyper-nodes and leaves whole, cut on scale-out links")
+    e.add_argument("--ssh-config", metavar="FILE",
+                   help="ssh -F file for --servers (key, known host)")
     e.set_defaults(func=cmd_emulate)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fabrictwin.cli.common import library_from_args
-from fabrictwin.cli.emulate import summary_table
+from fabrictwin.cli.emulate import cluster_from_args, summary_table
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
@@ -117,6 +117,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     g, collective, algo, sizes, dilation, name, policy, pfc, faults = _inputs(args)
     congestion_control(args)  # bad input first
     pfc_opts = pfc_options(pfc, dci_lossy=args.dci_lossy)
+    cluster = cluster_from_args(g, args.servers, args.ssh_config)
+    if cluster is not None and faults:
+        raise FabricTwinError("--fault: not available with --servers yet")
     ranks = sum(1 for _, k in g.nodes(data="kind") if k == "host")
     # D from the load the routed schedule puts on each link (the largest size: all its
     # chunks move, none empty); building it refuses a bad algorithm or layout now
@@ -153,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with err.status("bringing the fabric up"):
         summary = emulate(g, dilation, controller=not args.static, traffic=traffic, policy=policy,
                           profiles=getattr(args, "profiles", None), inside=inside,
-                          pfc=pfc_opts, progress=lambda m: None)
+                          pfc=pfc_opts, progress=lambda m: None, cluster=cluster)
     pfc_doc = summary.pop("pfc", None)  # the document's own block, not the emulation's
     if pfc_doc:  # one daemon served every size: each row gets its window
         for r in doc.get("results", []):
@@ -224,4 +227,9 @@ def add_arguments(r: argparse.ArgumentParser, common: argparse.ArgumentParser) -
                         "scenario's faults:); each size also runs fault-free, for comparison")
     r.add_argument("--json", action="store_true", help="print the results document as JSON")
     r.add_argument("--out", default="results", help="results directory (default results/)")
+    r.add_argument("--servers", metavar="IP[,IP]",
+                   help="cluster mode: other emulation servers (see `emulate --servers` and "
+                        "docs/cluster.md); the results directory must be shared with them")
+    r.add_argument("--ssh-config", metavar="FILE",
+                   help="ssh -F file for --servers (key, known host)")
     r.set_defaults(func=cmd_run)

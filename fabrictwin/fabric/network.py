@@ -18,20 +18,22 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mininet.examples.cluster import ClusterCleanup, RemoteHost, RemoteOVSSwitch
 from mininet.link import Intf, Link
 from mininet.net import Mininet
-from mininet.node import Host, OVSSwitch
+from mininet.node import Host, Node, OVSSwitch
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric import ovs
 from fabrictwin.fabric.plan import EmulationPlan, LinkPlan
 from fabrictwin.fabric.probe import Capabilities
 from fabrictwin.fabric.queues import CREDIT_TIERS, default_queues, tc_lines
-from fabrictwin.fabric.state import ALIAS_PREFIX, RunState, new_run, remove_run
-from fabrictwin.linux.commands import ip_batch, root_links, tc_batch
+from fabrictwin.fabric.state import ALIAS_PREFIX, RUN_ROOT, RunState, new_run, remove_run
+from fabrictwin.linux.commands import ip_batch, on, root_links, run, tc_batch
 from fabrictwin.linux.names import check_name
 from fabrictwin.linux.procs import stop_all
 
@@ -231,6 +233,7 @@ class Emulation:
                         tc_lines += self._shaping(intf, link)
             (self.state.dir / f"{h.name}.ip").write_text("\n".join(ip_lines) + "\n")
             (self.state.dir / f"{h.name}.tc").write_text("\n".join(tc_lines) + "\n")
+        self._copy_host_files()
         for h in plan.hosts:
             node = net.nameToNode[h.name]
             # TCP through the userspace datapath needs checksums computed by the sender.
@@ -256,6 +259,9 @@ class Emulation:
                 if node not in hosts:
                     lines += self._shaping(intf, link)
         tc_batch(lines)
+
+    def _copy_host_files(self) -> None:
+        """Where the hosts read their batch files: here, already."""
 
     def _shaping(self, intf: str, link: LinkPlan) -> list[str]:
         lines = _shaping(intf, link, self.caps.netem)
@@ -344,3 +350,335 @@ class Emulation:
             failed += [(h.name, n) for n, ip in ips.items() if n != h.name and ip not in answered]
         n = len(ips)
         return Reachability(n * (n - 1), failed, time.perf_counter() - t0)
+
+
+# -- cluster mode: some nodes on other servers (Mininet's examples/cluster.py) -------------
+
+@dataclass(frozen=True)
+class Server:
+    """Another emulation server, reached by ssh as ``user`` (root: no sudo needed).
+
+    ``address``: what ssh connects to and tunnels end at; ``local_address``: this
+    machine's address towards it (the local end of tunnels); ``ssh_config``: an
+    ``ssh -F`` file (key, pinned host key, a ControlMaster so every command and node
+    shell shares one connection)."""
+
+    address: str
+    local_address: str
+    ssh_config: str = ""
+    user: str = "root"
+
+    def ssh(self, tt: bool = False) -> list[str]:
+        """The command prefix that runs a command there: every command and node shell
+        of a run shares one connection (ControlMaster, as Mininet's RemoteMixin)."""
+        return ["ssh", *(["-F", self.ssh_config] if self.ssh_config else []),
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={SSH_CONTROL}",
+                "-o", "ControlPersist=60", "-o", "BatchMode=yes",
+                *(["-tt"] if tt else []), f"{self.user}@{self.address}"]
+
+    def control(self, *args: str) -> list[str]:
+        """``ssh -O ...`` to the shared connection (forward, exit)."""
+        ssh = self.ssh()
+        return [*ssh[:-1], "-O", *args, ssh[-1]]
+
+
+#: the shared ssh connections' sockets (%C: a hash of user, host and port)
+SSH_CONTROL = "/run/fabrictwin/ssh-%C"
+
+
+class _SshNode:
+    """Mininet's RemoteMixin as root without sudo: its commands run through
+    ``Server.ssh`` (RemoteMixin itself prefixes ``sudo -E``, which these machines need
+    not have)."""
+
+    isRemote: bool
+
+    def __init__(self, name: str, ft_server: Server, **kwargs: object) -> None:
+        self.ft_server = ft_server  # before super(): the shell starts inside it
+        super().__init__(name, server=ft_server.address,  # type: ignore[call-arg]
+                         user=ft_server.user, serverIP=ft_server.address, **kwargs)
+        # Mininet would `ssh ... mn -c` at its exit: clean-up stays ours (by run tag)
+        ClusterCleanup.serveruser.pop(ft_server.address, None)
+
+    def _popen(self, cmd: list[str] | str, sudo: bool = True, tt: bool = True,
+               **params: object) -> subprocess.Popen[bytes]:
+        del sudo  # root on the server
+        if isinstance(cmd, str):
+            cmd = cmd.split()
+        if self.isRemote:
+            cmd = self.ft_server.ssh(tt=tt) + cmd
+        params.update(preexec_fn=os.setpgrp)
+        return Node._popen(self, cmd, **params)  # type: ignore[arg-type]
+
+
+class ClusterHost(_SshNode, RemoteHost):
+    """A host on another server (its shell and name space there)."""
+
+
+class ClusterOVSSwitch(_SshNode, RemoteOVSSwitch):
+    """A switch on another server (its bridge in that server's Open vSwitch)."""
+
+
+#: VXLAN (in every kernel; Mininet's RemoteGRELink needs ip_gre, which not all have)
+VXLAN_PORT = 4789
+
+
+class ClusterEmulation(Emulation):
+    """An emulation whose nodes are spread over this machine and other servers.
+
+    ``where``: node -> server index (:func:`fabrictwin.topologies.placement.place`);
+    0 is this machine, k is ``servers[k - 1]``. Nodes on this machine are made as
+    :class:`Emulation` makes them; nodes elsewhere are Mininet's cluster nodes
+    (``RemoteHost``/``RemoteOVSSwitch`` over one ssh connection per server), and their
+    veths, bridges, flows and queues are one batch per server. A link cut by the
+    placement is a VXLAN tunnel between the two servers' root name spaces, as
+    Mininet's ``RemoteGRELink`` makes a GRE one. The controller listens on this
+    machine's 127.0.0.1 only; switches elsewhere reach it through an ssh port forward
+    on their server's shared connection.
+
+    The agents' common start instant is CLOCK_MONOTONIC: every server must share this
+    machine's kernel (a second server simulated in name spaces); servers on their own
+    kernels are refused until the start instant is taken from a PTP-disciplined
+    CLOCK_REALTIME (docs/cluster.md)."""
+
+    def __init__(self, plan: EmulationPlan, caps: Capabilities, where: Mapping[str, int],
+                 servers: list[Server], progress: Callable[[str], None] | None = None,
+                 controller: str | None = None, extra_pids: tuple[int, ...] = (),
+                 leaf_qdiscs: Mapping[str, str] | None = None,
+                 controller_process: Any = None) -> None:
+        """As :class:`Emulation`; a ``controller`` on this machine's loopback is reached
+        from the other servers through their ssh connection (``ssh -R``)."""
+        super().__init__(plan, caps, progress=progress, controller=controller,
+                         extra_pids=extra_pids, leaf_qdiscs=leaf_qdiscs,
+                         controller_process=controller_process)
+        self.where = {n: int(k) for n, k in where.items()}
+        self.servers = list(servers)
+        names = [h.name for h in plan.hosts] + [s.name for s in plan.switches]
+        for n in names:
+            if not 0 <= self.where.get(n, -1) <= len(servers):
+                raise FabricTwinError(f"placement: node {n!r} has no server (0..{len(servers)})")
+        self.tunnels: list[LinkPlan] = [x for x in plan.links
+                                        if self.where[x.u] != self.where[x.v]]
+        self._vni = 1 + (os.getpid() % 4000) * 4000
+
+    def _via(self, k: int) -> list[str]:
+        return self.servers[k - 1].ssh() if k else []
+
+    def _intfs_on(self, k: int) -> list[str]:
+        """Root-namespace interfaces this run makes on server ``k``."""
+        hosts = {h.name for h in self.plan.hosts}
+        names = []
+        for link in self.plan.links:
+            names += [i for i, n in ((link.intf_u, link.u), (link.intf_v, link.v))
+                      if n not in hosts and self.where[n] == k]
+            if link.delay_line and self.where[link.u] == k:  # on u's server
+                names += [f"{link.delay_line}a", f"{link.delay_line}b"]
+        return names
+
+    def _root_intfs(self) -> list[str]:
+        return self._intfs_on(0)
+
+    def start(self) -> None:
+        plan = self.plan
+        for link in plan.links:
+            check_name(link.intf_u), check_name(link.intf_v)
+        clash = sorted(set(self._intfs_on(0)) & set(root_links()))
+        if clash:
+            raise FabricTwinError(f"interface {clash[0]} already exists (another run? "
+                                  "`sudo fabrictwin clean` removes a killed run's leftovers)")
+        self._step("servers", self._check_servers)
+        self.state = new_run()
+        net = self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
+                                 autoStaticArp=False, waitConnected=False)
+        datapath = "kernel" if self.caps.kernel_datapath else "user"
+
+        def add_hosts() -> None:
+            for h in plan.hosts:
+                k = self.where[h.name]
+                if k:
+                    net.addHost(h.name, cls=ClusterHost, ft_server=self.servers[k - 1], ip=None)
+                else:
+                    net.addHost(h.name, cls=Host, ip=None)
+
+        def add_switches() -> None:
+            for s in plan.switches:
+                k = self.where[s.name]
+                extra = {"cls": ClusterOVSSwitch, "ft_server": self.servers[k - 1]} if k \
+                    else {"cls": OVSSwitch}
+                net.addSwitch(s.bridge, dpid=s.dpid, failMode="secure", datapath=datapath,
+                              protocols="OpenFlow13", **extra)
+
+        if self.controller is not None:
+            port = self.controller.rsplit(":", 1)[1]
+            for srv in self.servers:
+                run(srv.control("forward", "-R", f"{port}:127.0.0.1:{port}"), timeout=30)
+        self._step("hosts", add_hosts)
+        self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
+        self.state.save()
+        self._step("switches", add_switches)
+        self._step("links", self._make_links)
+        dp = "system" if self.caps.kernel_datapath else "netdev"
+
+        def on_servers(fn: Callable[[set[str], list[str]], None]) -> None:
+            for k in range(len(self.servers) + 1):
+                fn({s.name for s in plan.switches if self.where[s.name] == k}, self._via(k))
+
+        self._step("bridges", lambda: on_servers(lambda only, via: ovs.create_bridges(
+            plan, self.state.run_id, dp, self.controller, only=only, via=via)))
+        if self.controller is None:
+            self._step("flows", lambda: on_servers(
+                lambda only, via: ovs.load_flows(plan, only=only, via=via)))
+        self._step("host config", self._configure_hosts)
+        self._step("shaping", self._shape_root)
+        self._step("delay lines", self._start_delay_lines)
+
+    def switch_ports(self) -> set[str]:
+        """This machine's switch ports (queue telemetry and OVS socket buffers are local)."""
+        return {intf for sw in self.plan.switches if not self.where[sw.name]
+                for _, intf in sw.ports}
+
+    def _check_servers(self) -> None:
+        """Each server answers over ssh (this opens its shared connection), runs Open
+        vSwitch, and shares this machine's kernel (its CLOCK_MONOTONIC)."""
+        RUN_ROOT.mkdir(parents=True, exist_ok=True)  # the connections' sockets
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        for srv in self.servers:
+            out = run(["sh", "-c", "cat /proc/sys/kernel/random/boot_id && "
+                       "ovs-vsctl --timeout=5 show >/dev/null && echo ovs-ok"],
+                      via=srv.ssh(), check=False, timeout=30)
+            if "ovs-ok" not in out.stdout:
+                raise FabricTwinError(f"server {srv.address}: no ssh or no Open vSwitch: "
+                                      f"{(out.stderr or out.stdout).strip()[-200:]}")
+            if out.stdout.split()[0] != boot:
+                raise FabricTwinError(
+                    f"server {srv.address} runs another kernel: the agents' common start "
+                    "instant needs one clock (PTP-aligned CLOCK_REALTIME, docs/cluster.md)")
+
+    def _make_links(self) -> None:
+        net, plan = self.net, self.plan
+        assert net is not None and self.state is not None
+        alias = f"{ALIAS_PREFIX}{self.state.run_id}"
+        lines: dict[int, list[str]] = {k: [] for k in range(len(self.servers) + 1)}
+        up: dict[int, list[str]] = {k: [] for k in lines}
+        hosts = {h.name for h in plan.hosts}
+
+        def ns(node: str) -> str:
+            return f"netns {self.node(node).pid}" if node in hosts else ""
+
+        def address(k: int, peer: int) -> str:
+            """Server k's tunnel address towards server ``peer``."""
+            return self.servers[k - 1].address if k else self.servers[peer - 1].local_address
+
+        def tunnel(link: LinkPlan, *ends: tuple[str, str, int, int]) -> None:
+            """A VXLAN tunnel, one end (interface, its node or "" for the root name
+            space, server, peer server) on each server."""
+            vni = self._vni + self.tunnels.index(link)
+            for intf, node, k, peer in ends:
+                where_ns = ns(node) if node else ""
+                lines[k].append(
+                    f"link add name {intf} mtu {plan.mtu} {where_ns} type vxlan id {vni} "
+                    f"local {address(k, peer)} remote {address(peer, k)} "
+                    f"dstport {VXLAN_PORT} nolearning")
+                if not where_ns:
+                    up[k].append(intf)
+
+        for link in plan.links:
+            ku, kv = self.where[link.u], self.where[link.v]
+            if link.delay_line:
+                # the delay line runs on u's server between two veths; when v is on another
+                # server its veth there is a tunnel end, joined to v's end of the tunnel
+                a, b = f"{link.delay_line}a", f"{link.delay_line}b"
+                lines[ku].append(f"link add name {link.intf_u} mtu {plan.mtu} {ns(link.u)} "
+                                 f"type veth peer name {a} mtu {plan.mtu}")
+                up[ku] += [a] + ([] if ns(link.u) else [link.intf_u])
+                if ku == kv:
+                    lines[ku].append(f"link add name {link.intf_v} mtu {plan.mtu} {ns(link.v)} "
+                                     f"type veth peer name {b} mtu {plan.mtu}")
+                    up[ku] += [b] + ([] if ns(link.v) else [link.intf_v])
+                    continue
+                tunnel(link, (b, "", ku, kv), (link.intf_v, link.v, kv, ku))
+            elif ku == kv:
+                lines[ku].append(f"link add name {link.intf_u} mtu {plan.mtu} {ns(link.u)} "
+                                 f"type veth peer name {link.intf_v} mtu {plan.mtu} "
+                                 f"{ns(link.v)}")
+                up[ku] += [i for i, n in ((link.intf_u, link.u), (link.intf_v, link.v))
+                           if not ns(n)]
+            else:
+                tunnel(link, (link.intf_u, link.u, ku, kv), (link.intf_v, link.v, kv, ku))
+        for k in lines:
+            ip_batch(lines[k] + [f"link set dev {n} alias {alias} up" for n in up[k]],
+                     via=self._via(k))
+        host_by_name = {h.name: h for h in plan.hosts}
+        for link in plan.links:
+            intfs = []
+            for intf, node, port in ((link.intf_u, link.u, link.port_u),
+                                     (link.intf_v, link.v, link.port_v)):
+                i = Intf(intf, node=self.node(node), port=port, moveIntfFn=_no_move)
+                if node in host_by_name:
+                    i.ip, i.prefixLen, i.mac = host_by_name[node].ip, 32, host_by_name[node].mac
+                intfs.append(i)
+            net.links.append(PrebuiltLink(*intfs))
+
+    def _copy_host_files(self) -> None:
+        """The hosts' batch files, written here, to the same path on their servers
+        (no shared file system needed for them)."""
+        assert self.state is not None
+        d = self.state.dir
+        for k in range(1, len(self.servers) + 1):
+            files = [f"{h.name}.{ext}" for h in self.plan.hosts if self.where[h.name] == k
+                     for ext in ("ip", "tc")]
+            if files:
+                tar = subprocess.run(["tar", "-C", str(d), "-cf", "-", *files],
+                                     capture_output=True, check=True).stdout
+                proc = subprocess.run(on(self._via(k), ["sh", "-c", f"mkdir -p {d} && tar -C "
+                                                        f"{d} -xf -"]), input=tar,
+                                      capture_output=True, timeout=60)
+                if proc.returncode:
+                    raise FabricTwinError(f"copying host configuration to "
+                                          f"{self.servers[k - 1].address} failed: "
+                                          f"{proc.stderr.decode().strip()[-200:]}")
+
+    def _shape_root(self) -> None:
+        hosts = {h.name for h in self.plan.hosts}
+        lines: dict[int, list[str]] = {k: [] for k in range(len(self.servers) + 1)}
+        for link in self.plan.links:
+            for intf, node in ((link.intf_u, link.u), (link.intf_v, link.v)):
+                if node not in hosts:
+                    lines[self.where[node]] += self._shaping(intf, link)
+        for k, batch in lines.items():
+            tc_batch(batch, via=self._via(k))
+
+    def _start_delay_lines(self) -> None:
+        """Each server's delay lines in one process there (on u's server for a cut
+        link); a remote one ends with its ssh session (its parent, PR_SET_PDEATHSIG)."""
+        assert self.state is not None
+        by_server: dict[int, list[str]] = {}
+        for link in self.plan.links:
+            if link.delay_line:
+                by_server.setdefault(self.where[link.u], []).extend(
+                    [f"{link.delay_line}a", f"{link.delay_line}b", str(int(link.delay_ns))])
+        for k, args in sorted(by_server.items()):
+            argv = [sys.executable, "-m", "fabrictwin.fabric.delayline", *args]
+            self.delay_procs.append(subprocess.Popen(
+                on(self.servers[k - 1].ssh(tt=True), argv) if k else argv,
+                stdin=subprocess.PIPE if k else subprocess.DEVNULL))
+        self.state.pids += [p.pid for p in self.delay_procs]
+        self.state.save()
+
+    def stop(self) -> None:
+        run_id = self.state.run_id if self.state is not None else None
+        super().stop()  # the local part, and every node's shell (remote ones over ssh)
+        for k, srv in enumerate(self.servers, start=1):
+            via = self._via(k)
+            try:
+                if run_id is not None:
+                    ovs.delete_bridges(ovs.our_bridges(run_id, via), via)
+                    mine = set(self._intfs_on(k))
+                    left = [n for n, alias in root_links(via).items()
+                            if alias == f"{ALIAS_PREFIX}{run_id}" or n in mine]
+                    ip_batch([f"link del dev {n}" for n in left], force=True, via=via)
+                    run(["rm", "-rf", str(RUN_ROOT / run_id)], via=via, check=False)
+            except FabricTwinError as e:
+                log.warning("server %s: clean-up incomplete: %s", srv.address, e)
+            # the shared ssh connection (and its port forward) ends with the run
+            subprocess.run(srv.control("exit"), capture_output=True, timeout=10)

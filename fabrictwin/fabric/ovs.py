@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +21,9 @@ OVS_CTL = Path("/usr/share/openvswitch/scripts/ovs-ctl")
 RUN_TAG = "fabrictwin-run"  # external_ids key marking our bridges
 
 
-def ovs_running() -> bool:
-    return run(["ovs-vsctl", "--timeout=3", "show"], check=False, timeout=10).returncode == 0
+def ovs_running(via: Sequence[str] = ()) -> bool:
+    return run(["ovs-vsctl", "--timeout=3", "show"], check=False, timeout=10,
+               via=via).returncode == 0
 
 
 def ensure_ovs() -> str:
@@ -43,16 +44,20 @@ def ensure_ovs() -> str:
 
 
 def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
-                   controller: str | None = None) -> None:
+                   controller: str | None = None, *, only: Collection[str] | None = None,
+                   via: Sequence[str] = ()) -> None:
     """All bridges and ports of ``plan`` in one ovs-vsctl transaction.
 
     With ``controller`` every bridge connects to it (out-of-band, fail-mode secure:
-    without the controller nothing is forwarded).
+    without the controller nothing is forwarded). ``only``: the switches (plan names)
+    to make; ``via``: on another server (:func:`fabrictwin.linux.commands.run`).
     """
     if controller is not None and not re.fullmatch(r"tcp:127\.0\.0\.1:\d{1,5}", controller):
         raise FabricTwinError(f"controller {controller!r}: must be tcp:127.0.0.1:PORT")
     args = ["ovs-vsctl", "--timeout=120"]
     for sw in plan.switches:
+        if only is not None and sw.name not in only:
+            continue
         br = check_name(sw.bridge)
         args += ["--", "add-br", br, "--", "set", "bridge", br,
                  f"datapath_type={datapath}", "fail-mode=secure",
@@ -68,29 +73,33 @@ def create_bridges(plan: EmulationPlan, run_id: str, datapath: str,
                      f"ofport_request={port}"]
             if plan.mtu != 1500:
                 args += [f"mtu_request={plan.mtu}"]
-    run(args, timeout=300)
+    if len(args) > 2:
+        run(args, timeout=300, via=via)
 
 
-def load_flows(plan: EmulationPlan, workers: int = 8) -> None:
-    """Each switch's flow table from ``plan``, several ovs-ofctl processes at a time."""
+def load_flows(plan: EmulationPlan, workers: int = 8, *, only: Collection[str] | None = None,
+               via: Sequence[str] = ()) -> None:
+    """Each switch's flow table from ``plan``, several ovs-ofctl processes at a time
+    (``only``, ``via``: as :func:`create_bridges`)."""
 
     def load(sw_name: str, flows: Sequence[str]) -> None:
         # One OpenFlow 1.4 bundle per switch: ~10x faster than flow-mods one by one
         # on a busy userspace ovs-vswitchd, and the table changes atomically.
         run(["ovs-ofctl", "-O", "OpenFlow14", "--bundle", "add-flows", sw_name, "-"],
-            input_text="\n".join(flows) + "\n")
+            input_text="\n".join(flows) + "\n", via=via)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for f in [pool.submit(load, sw.bridge, sw.flows) for sw in plan.switches if sw.flows]:
+        for f in [pool.submit(load, sw.bridge, sw.flows) for sw in plan.switches
+                if sw.flows and (only is None or sw.name in only)]:
             f.result()
 
 
-def bridge_runs() -> dict[str, str]:
+def bridge_runs(via: Sequence[str] = ()) -> dict[str, str]:
     """Every bridge tagged by fabrictwin, with the run id it carries."""
-    if not ovs_running():
+    if not ovs_running(via):
         return {}
     out = run(["ovs-vsctl", "--timeout=10", "--format=csv", "--data=bare", "--no-headings",
-               "--columns=name,external_ids", "list", "bridge"]).stdout
+               "--columns=name,external_ids", "list", "bridge"], via=via).stdout
     tagged = {}
     for line in out.splitlines():
         name, _, ids = line.partition(",")
@@ -100,14 +109,14 @@ def bridge_runs() -> dict[str, str]:
     return tagged
 
 
-def our_bridges(run_id: str | None = None) -> list[str]:
+def our_bridges(run_id: str | None = None, via: Sequence[str] = ()) -> list[str]:
     """Bridges tagged by fabrictwin (by any run, or by ``run_id``)."""
-    return sorted(b for b, r in bridge_runs().items() if run_id is None or r == run_id)
+    return sorted(b for b, r in bridge_runs(via).items() if run_id is None or r == run_id)
 
 
-def delete_bridges(names: Sequence[str]) -> None:
+def delete_bridges(names: Sequence[str], via: Sequence[str] = ()) -> None:
     if names:
         args = ["ovs-vsctl", "--timeout=120"]
         for n in names:
             args += ["--", "--if-exists", "del-br", check_name(n)]
-        run(args, timeout=300)
+        run(args, timeout=300, via=via)

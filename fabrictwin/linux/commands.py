@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -30,8 +31,16 @@ def require_tools(*tools: str) -> None:
 
 
 def run(argv: Sequence[str], *, input_text: str | None = None, check: bool = True,
-        timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``; on failure raise one line naming the command and its first error line."""
+        timeout: float = 120.0, via: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``; on failure raise one line naming the command and its first error line.
+
+    ``via``: a command that runs its last argument on another machine (``ssh ... HOST``);
+    ``argv`` is quoted for the remote shell.
+
+    >>> on(["ssh", "srv"], ["ip", "link", "add", "a b"])
+    ['ssh', 'srv', "ip link add 'a b'"]
+    """
+    argv = on(via, argv)
     log.debug("run: %s", " ".join(argv[:8]) + (" ..." if len(argv) > 8 else ""))
     try:
         proc = subprocess.run(list(argv), input=input_text, capture_output=True, text=True,
@@ -49,21 +58,35 @@ def run(argv: Sequence[str], *, input_text: str | None = None, check: bool = Tru
     return proc
 
 
-def ip_batch(lines: Sequence[str], *, force: bool = False) -> None:
+def on(via: Sequence[str], argv: Sequence[str]) -> list[str]:
+    """``argv`` as run through ``via`` (nothing: here)."""
+    return [*via, shlex.join(argv)] if via else list(argv)
+
+
+def ip_batch(lines: Sequence[str], *, force: bool = False, via: Sequence[str] = ()) -> None:
     """Run many ``ip`` commands in one process (``ip -batch``)."""
     if lines:
         run(["ip", *(["-force"] if force else []), "-batch", "-"],
-            input_text="\n".join(lines) + "\n", check=not force)
+            input_text="\n".join(lines) + "\n", check=not force, via=via)
 
 
-def tc_batch(lines: Sequence[str]) -> None:
+def tc_batch(lines: Sequence[str], *, via: Sequence[str] = ()) -> None:
     if lines:
-        run(["tc", "-batch", "-"], input_text="\n".join(lines) + "\n")
+        run(["tc", "-batch", "-"], input_text="\n".join(lines) + "\n", via=via)
 
 
-def root_links() -> dict[str, str]:
+def route_source(address: str) -> str:
+    """This machine's source address towards ``address`` (the local end of a tunnel)."""
+    out = run(["ip", "-o", "route", "get", address]).stdout
+    m = re.search(r"\bsrc\s+(\S+)", out)
+    if not m:
+        raise FabricTwinError(f"no route to {address}")
+    return m.group(1)
+
+
+def root_links(via: Sequence[str] = ()) -> dict[str, str]:
     """Interfaces of the root namespace: name -> alias ('' when none)."""
-    out = run(["ip", "-o", "link", "show"]).stdout
+    out = run(["ip", "-o", "link", "show"], via=via).stdout
     links: dict[str, str] = {}
     for line in out.splitlines():
         m = re.match(r"^\d+:\s+([^:@\s]+)", line)

@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +47,8 @@ RATE_HEADROOM = 0.5
 #: at 0.05 no loss, no saturation, busbw 92-93% of the dilated line rate, repeatably.
 RATE_HEADROOM_LOADED = 0.05
 QUEUE_SOURCE = "fabrictwin.controllers.kernel_queues:controller_source"
+#: node -> server index, and servers 1.. (fabric.network.Server; 0 is this machine)
+Cluster = tuple[Mapping[str, int], Sequence[Any]]
 
 
 @contextmanager
@@ -169,29 +171,34 @@ def maybe_controller(g: nx.Graph, plan: EmulationPlan, use: bool,
 def bring_up(g: nx.Graph, plan: EmulationPlan, caps: Capabilities, *, controller: bool = True,
              profiles: list[str] | None = None, policy: Path | None = None,
              progress: Callable[[str], None] = lambda _m: None,
-             leaf_qdiscs: dict[str, str] | None = None) -> Iterator[tuple[Any, Any]]:
+             leaf_qdiscs: dict[str, str] | None = None,
+             cluster: Cluster | None = None) -> Iterator[tuple[Any, Any]]:
     """``plan`` running, its switches programmed: yields (emulation, controller or None).
 
     ``leaf_qdiscs``: an extra tc line per interface (PFC's lossless queues).
+    ``cluster``: (node -> server index, the other servers): the nodes not on server 0
+    run on those servers (:class:`~fabrictwin.fabric.network.ClusterEmulation`).
 
     Teardown of both always runs. :func:`emulate` is this plus reachability and a report;
     experiments that need the controller's handle (its log, a restart) use it directly.
     """
-    from fabrictwin.fabric.network import Emulation  # the mininet import
+    from fabrictwin.fabric.network import ClusterEmulation, Emulation  # the mininet import
 
     if controller:
         progress("starting the controller")
-    with maybe_controller(g, plan, controller, profiles, policy) as ctl, \
-            Emulation(plan, caps, progress=progress,
-                      controller=ctl.address if ctl else None,
-                      extra_pids=(ctl.proc.pid,) if ctl else (),
-                      leaf_qdiscs=leaf_qdiscs, controller_process=ctl) as emu:
-        if ctl is not None:
-            progress("waiting for the controller to program the switches")
-            t_ctl = time.perf_counter()
-            ctl.wait_switches(len(plan.switches), timeout_s=120)
-            emu.timings["controller"] = time.perf_counter() - t_ctl
-        yield emu, ctl
+    with maybe_controller(g, plan, controller, profiles, policy) as ctl:
+        kw: dict[str, Any] = {"progress": progress, "controller": ctl.address if ctl else None,
+                              "extra_pids": (ctl.proc.pid,) if ctl else (),
+                              "leaf_qdiscs": leaf_qdiscs, "controller_process": ctl}
+        emulation = Emulation(plan, caps, **kw) if cluster is None else \
+            ClusterEmulation(plan, caps, cluster[0], list(cluster[1]), **kw)
+        with emulation as emu:
+            if ctl is not None:
+                progress("waiting for the controller to program the switches")
+                t_ctl = time.perf_counter()
+                ctl.wait_switches(len(plan.switches), timeout_s=120)
+                emu.timings["controller"] = time.perf_counter() - t_ctl
+            yield emu, ctl
 
 
 def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = False,
@@ -199,7 +206,7 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
             policy: Path | None = None, pfc: Any = None,
             progress: Callable[[str], None] = lambda _m: None,
             inside: Callable[[Any], None] | None = None,
-            traffic: Traffic | None = None) -> dict[str, Any]:
+            traffic: Traffic | None = None, cluster: Cluster | None = None) -> dict[str, Any]:
     """Bring ``g`` up, check all-pairs reachability, optionally call ``inside(emulation)``.
 
     With ``controller`` (the default) the SDN controller programs the switches;
@@ -208,7 +215,12 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
     ``traffic`` (the steps' host pairs) sets it from the routed load instead.
     ``pfc`` (:class:`~fabrictwin.fabric.pfc.setup.PfcOptions`): lossless queues and the
     PFC daemon while ``inside`` runs; its counters land in the summary's ``pfc``.
+    ``cluster``: some nodes on other servers (:func:`bring_up`); PFC is not available
+    there yet.
     """
+    if cluster is not None and pfc is not None:
+        raise FabricTwinError("--pfc: not available on a cluster yet (its daemon watches "
+                              "this machine's switch ports only)")
     with sigterm_as_interrupt():
         caps, cal, plan = prepare(g, dilation, recalibrate=recalibrate, progress=progress,
                                   loaded=loaded, traffic=traffic)
@@ -223,7 +235,8 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
         with CpuWatch() as cpu:
             t0 = time.perf_counter()
             with bring_up(g, plan, caps, controller=controller, profiles=profiles,
-                          policy=policy, progress=progress, leaf_qdiscs=leaf) as (emu, ctl):
+                          policy=policy, progress=progress, leaf_qdiscs=leaf,
+                          cluster=cluster) as (emu, ctl):
                 bringup = time.perf_counter() - t0
                 progress("checking all-pairs reachability")
                 # two round trips over the slowest path, plus queueing slack
@@ -232,6 +245,12 @@ def emulate(g: nx.Graph, dilation: float | None = None, *, recalibrate: bool = F
                 summary = result_summary(plan, caps, cal, emu.timings, reach, cpu, bringup)
                 summary["reachable_at_unix"] = time.time()
                 summary["forwarding"] = "controller" if ctl else "static flows"
+                if cluster is not None:
+                    where = list(cluster[0].values())
+                    summary["cluster"] = {
+                        "servers": ["this machine", *(s.address for s in cluster[1])],
+                        "nodes": [where.count(k) for k in range(1 + len(cluster[1]))],
+                        "tunnels": len(emu.tunnels)}
                 if ctl is not None:
                     summary["controller_decisions"] = len(ctl.decisions())
                 if inside is not None and setup is not None:

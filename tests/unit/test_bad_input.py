@@ -118,6 +118,10 @@ rate_bps: {value}
                 "--size", "1M", "--distance-km", "10"], "--distance-km: applies between"),
     (lambda p: ["project", "--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "1",
                 "--size", "1G"], "at least 2 GPUs"),
+    (lambda p: ["emulate", "leaf_spine", "--servers", "10.0.0.2;reboot"], "not an IPv4"),
+    (lambda p: ["emulate", "leaf_spine", "--ssh-config", str(p / "cfg")], "only with --servers"),
+    (lambda p: ["emulate", "hypernode,profile=dgx-h100", "--servers", "10.0.0.2"],
+     "more than the 1 parts"),
 ])
 def test_options_that_cannot_apply_are_refused_in_one_line(tmp_path, make_args, message):
     code, err = cli(*make_args(tmp_path))
