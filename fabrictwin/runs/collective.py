@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -24,7 +23,6 @@ import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.plan import frame_path
-from fabrictwin.fabric.state import RUN_ROOT
 from fabrictwin.linux.cpu import CpuWatch
 from fabrictwin.model.bounds import busbw_bound_GBps
 from fabrictwin.model.collectives import busbw_factor
@@ -186,14 +184,12 @@ def fault_columns(faults: Sequence[Fault], events: Sequence[dict[str, Any]], ctl
                   switches: int) -> dict[str, Any]:
     """What a faulted row adds: the faults, their events, reroute times (ms after each
     port event), the controller's outages, loss filters, and an injection error if any."""
-    log_path = ctl.log_path if ctl is not None else \
-        RUN_ROOT / f"ft{os.getpid()}" / "controller.jsonl"  # the controller's (runs.session)
-    decisions = ctl.decisions() if ctl is not None else []
+    decisions = ctl.decisions() if ctl is not None else []  # read once, for both
     errors = [e["error"] for e in events if e.get("action") == "error"]
     return {
         "faults": [f.spec for f in faults],
         "fault_events": sum(1 for e in events if e.get("action") != "error"),
-        "reroute_ms": reroutes(log_path, events),
+        "reroute_ms": reroutes(decisions, events),
         "controller_outages": controller_outages(decisions, events, switches),
         "fault_filters": sorted({p for e in events if e.get("action") in ("loss", "corrupt")
                                  for p in e["ports"]}),

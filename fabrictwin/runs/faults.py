@@ -45,7 +45,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -264,41 +263,42 @@ def injected(faults: Sequence[Fault], plan: Any, start_at_ns: int, until_ns: flo
         record_pid(controller.proc.pid)
         state["controller_down"] = False
 
+    def event(action: str, **what: Any) -> dict[str, Any]:
+        """An event now: wall time, CLOCK_MONOTONIC and hardware us after the start."""
+        now = time.monotonic_ns()
+        return {"t": time.time(), "monotonic_ns": now, "action": action,
+                "hw_us": round((now - start_at_ns) / plan.dilation / 1e3, 3), **what}
+
     def run() -> None:
         try:
             carry_out()
         except (FabricTwinError, OSError) as exc:  # the row says so; cleanup still runs
             log.error("fault injection stopped: %s", exc)
-            events.append({"t": time.time(), "monotonic_ns": time.monotonic_ns(),
-                           "action": "error", "error": str(exc), "hw_us": None})
+            events.append(event("error", error=str(exc), hw_us=None))
 
     def carry_out() -> None:
         for step in steps:
             if stop.wait(max(0.0, (step.t_ns - time.monotonic_ns()) / 1e9)):
                 return
-            now = time.monotonic_ns()
-            event = {"t": time.time(), "monotonic_ns": now, "action": step.action,
-                     "hw_us": round((now - start_at_ns) / plan.dilation / 1e3, 3)}
             if step.action == "ports":
-                event.update(ports=list(step.ports), up=step.up)
-                events.append(event)  # before the first port moves: the controller is quick
+                # logged before the first port moves: the controller is quick
+                events.append(event("ports", ports=list(step.ports), up=step.up))
                 _set(step.ports, step.up)
                 touched.update(step.ports)
             elif step.action == "controller":
-                event["up"] = step.up
-                events.append(event)
+                events.append(e := event("controller", up=step.up))
                 if step.up:
                     restart()
-                    event["listening_t"] = time.time()
+                    e["listening_t"] = time.time()
                 else:
                     state["controller_down"] = True
                     controller.stop()
             else:
-                event.update(ports=list(step.ports), rate=step.rate)
+                e = event(step.action, ports=list(step.ports), rate=step.rate)
                 for intf in step.ports:
                     tcbpf.attach(intf, step.action, step.rate)
                     filtered.add(intf)
-                events.append(event)
+                events.append(e)
 
     worker = threading.Thread(target=run, name="faults", daemon=True)
     worker.start()
@@ -311,11 +311,7 @@ def injected(faults: Sequence[Fault], plan: Any, start_at_ns: int, until_ns: flo
         for intf in sorted(filtered):
             tcbpf.detach(intf)
         if state["controller_down"]:
-            t = time.time()
-            events.append({"t": t, "monotonic_ns": time.monotonic_ns(), "up": True,
-                           "action": "controller", "after_size": True,
-                           "hw_us": round((time.monotonic_ns() - start_at_ns)
-                                          / plan.dilation / 1e3, 3)})
+            events.append(event("controller", up=True, after_size=True))
             restart()
             events[-1]["listening_t"] = time.time()
         if any(e["action"] == "controller" and e["up"] for e in events):
@@ -324,15 +320,11 @@ def injected(faults: Sequence[Fault], plan: Any, start_at_ns: int, until_ns: flo
             controller.wait_switches(len(plan.switches), timeout_s=120, since=since)
 
 
-def reroutes(decision_log: Path, events: Sequence[dict[str, Any]]) -> list[float]:
+def reroutes(decisions: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]],
+             ) -> list[float]:
     """For each port event, ms from it until the controller had installed new rules (the
-    first ``reroute_installed`` decision after it; barriers acknowledged)."""
-    from fabrictwin.controllers.decisions import read_decisions
-
-    if not decision_log.exists():
-        return []
-    installed = sorted(d["t"] for d in read_decisions(decision_log)
-                       if d.get("kind") == "reroute_installed")
+    first ``reroute_installed`` of its ``decisions`` after it; barriers acknowledged)."""
+    installed = sorted(d["t"] for d in decisions if d.get("kind") == "reroute_installed")
     out = []
     for e in events:
         if e.get("action", "ports") != "ports":

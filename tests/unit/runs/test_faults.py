@@ -228,11 +228,8 @@ def test_controller_outages_from_the_events_and_the_decision_log():
     assert o["reprogrammed_ms"] is None
 
 
-def test_reroutes_count_port_events_only(tmp_path):
-    import json
-
-    log = tmp_path / "controller.jsonl"
-    log.write_text(json.dumps({"t": 10.5, "kind": "reroute_installed"}) + "\n")
+def test_reroutes_count_port_events_only():
+    log = [{"t": 10.5, "kind": "reroute_installed"}]
     events = [{"action": "controller", "up": False, "t": 9.0},
               {"action": "ports", "t": 10.0, "ports": ["a"], "up": False},
               {"action": "loss", "t": 10.1, "ports": ["b"], "rate": 0.01}]
