@@ -16,7 +16,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -97,6 +97,7 @@ class Emulation:
         self.delay_procs: list[subprocess.Popen[bytes]] = []
         self.timings: dict[str, float] = {}
         self._bridges = {s.name: s.bridge for s in plan.switches}
+        self.where: dict[str, int] = {}  # node -> server (ClusterEmulation); here: all 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Emulation:
@@ -119,28 +120,24 @@ class Emulation:
 
     def start(self) -> None:
         plan = self.plan
-        for intf in self._root_intfs():
-            check_name(intf)
-        clash = sorted(set(self._root_intfs()) & set(root_links()))
-        if clash:
-            raise FabricTwinError(f"interface {clash[0]} already exists (another run? "
-                                  "`sudo fabrictwin clean` removes a killed run's leftovers)")
+        self._check_names()
+        self._before_nodes()
         self.state = new_run()
         net = self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
                                  autoStaticArp=False, waitConnected=False)
-        self._step("hosts", lambda: [net.addHost(h.name, cls=Host, ip=None) for h in plan.hosts])
+        self._step("hosts", lambda: [net.addHost(h.name, ip=None, **self._node_class(h.name, Host))
+                                     for h in plan.hosts])
         self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
         self.state.save()
+        datapath = "kernel" if self.caps.kernel_datapath else "user"
         self._step("switches", lambda: [
-            net.addSwitch(s.bridge, cls=OVSSwitch, dpid=s.dpid, failMode="secure",
-                          datapath="kernel" if self.caps.kernel_datapath else "user",
-                          protocols="OpenFlow13") for s in plan.switches])
+            net.addSwitch(s.bridge, dpid=s.dpid, failMode="secure", datapath=datapath,
+                          protocols="OpenFlow13", **self._node_class(s.name, OVSSwitch))
+            for s in plan.switches])
         self._step("links", self._make_links)
-        datapath = "system" if self.caps.kernel_datapath else "netdev"
-        self._step("bridges", lambda: ovs.create_bridges(plan, self.state.run_id, datapath,
-                                                         self.controller))
+        self._step("bridges", self._create_bridges)
         if self.controller is None:
-            self._step("flows", lambda: ovs.load_flows(plan))
+            self._step("flows", self._load_flows)
         self._step("host config", self._configure_hosts)
         self._step("shaping", self._shape_root)
         self._step("delay lines", self._start_delay_lines)
@@ -159,14 +156,47 @@ class Emulation:
             self.state = None
 
     # -- bring-up steps ---------------------------------------------------------------------
+    def _check_names(self) -> None:
+        """This run's root-namespace names are safe and not another run's."""
+        for intf in self._root_intfs():
+            check_name(intf)
+        clash = sorted(set(self._root_intfs()) & set(root_links()))
+        if clash:
+            raise FabricTwinError(f"interface {clash[0]} already exists (another run? "
+                                  "`sudo fabrictwin clean` removes a killed run's leftovers)")
+
+    def _before_nodes(self) -> None:
+        """What must hold before any node is made (nothing, on one machine)."""
+
+    def _node_class(self, name: str, local: type) -> dict[str, Any]:
+        """Mininet's class (and its arguments) for node ``name``: ``local`` here."""
+        del name
+        return {"cls": local}
+
+    def _datapath(self) -> str:
+        return "system" if self.caps.kernel_datapath else "netdev"
+
+    def _create_bridges(self) -> None:
+        assert self.state is not None
+        ovs.create_bridges(self.plan, self.state.run_id, self._datapath(), self.controller)
+
+    def _load_flows(self) -> None:
+        ovs.load_flows(self.plan)
+
     def _root_intfs(self) -> list[str]:
-        """Interfaces this run creates in the root namespace."""
+        """Interfaces this run creates in this machine's root namespace."""
+        return self._intfs_on(0)
+
+    def _intfs_on(self, k: int) -> list[str]:
+        """Root-namespace interfaces this run makes on server ``k`` (0: this machine,
+        where everything is unless :class:`ClusterEmulation` placed it elsewhere; a delay
+        line runs on its link's first end's server)."""
         hosts = {h.name for h in self.plan.hosts}
         names = []
         for link in self.plan.links:
             names += [i for i, n in ((link.intf_u, link.u), (link.intf_v, link.v))
-                      if n not in hosts]
-            if link.delay_line:
+                      if n not in hosts and self.where.get(n, 0) == k]
+            if link.delay_line and self.where.get(link.u, 0) == k:
                 names += [f"{link.delay_line}a", f"{link.delay_line}b"]
         return names
 
@@ -177,8 +207,8 @@ class Emulation:
         return self.net.nameToNode[self._bridges.get(name, name)]
 
     def _make_links(self) -> None:
-        net, plan = self.net, self.plan
-        assert net is not None and self.state is not None
+        plan = self.plan
+        assert self.net is not None and self.state is not None
         alias = f"{ALIAS_PREFIX}{self.state.run_id}"
         lines: list[str] = []
         up: list[str] = []
@@ -202,17 +232,21 @@ class Emulation:
                 pair(link.intf_u, link.u, link.intf_v, link.v)
         # `ip link add` takes no alias: tag right after, in the same batch
         ip_batch(lines + [f"link set dev {n} alias {alias} up" for n in up])
-        host_by_name = {h.name: h for h in plan.hosts}
-        for link in plan.links:
+        self._attach_links()
+
+    def _attach_links(self) -> None:
+        """Mininet's link objects over the interfaces the batches made."""
+        assert self.net is not None
+        host_by_name = {h.name: h for h in self.plan.hosts}
+        for link in self.plan.links:
             intfs = []
             for intf, node, port in ((link.intf_u, link.u, link.port_u),
                                      (link.intf_v, link.v, link.port_v)):
-                obj = self.node(node)
-                i = Intf(intf, node=obj, port=port, moveIntfFn=_no_move)
+                i = Intf(intf, node=self.node(node), port=port, moveIntfFn=_no_move)
                 if node in host_by_name:  # so Mininet's IP()/MAC() and its CLI work
                     i.ip, i.prefixLen, i.mac = host_by_name[node].ip, 32, host_by_name[node].mac
                 intfs.append(i)
-            net.links.append(PrebuiltLink(*intfs))
+            self.net.links.append(PrebuiltLink(*intfs))
 
     def _configure_hosts(self) -> None:
         net, plan = self.net, self.plan
@@ -464,73 +498,39 @@ class ClusterEmulation(Emulation):
     def _via(self, k: int) -> list[str]:
         return self.servers[k - 1].ssh() if k else []
 
-    def _intfs_on(self, k: int) -> list[str]:
-        """Root-namespace interfaces this run makes on server ``k``."""
-        hosts = {h.name for h in self.plan.hosts}
-        names = []
-        for link in self.plan.links:
-            names += [i for i, n in ((link.intf_u, link.u), (link.intf_v, link.v))
-                      if n not in hosts and self.where[n] == k]
-            if link.delay_line and self.where[link.u] == k:  # on u's server
-                names += [f"{link.delay_line}a", f"{link.delay_line}b"]
-        return names
-
-    def _root_intfs(self) -> list[str]:
-        return self._intfs_on(0)
-
-    def start(self) -> None:
-        plan = self.plan
-        for link in plan.links:
+    def _check_names(self) -> None:
+        for link in self.plan.links:  # every server's names, not only this machine's
             check_name(link.intf_u), check_name(link.intf_v)
-        clash = sorted(set(self._intfs_on(0)) & set(root_links()))
-        if clash:
-            raise FabricTwinError(f"interface {clash[0]} already exists (another run? "
-                                  "`sudo fabrictwin clean` removes a killed run's leftovers)")
+        super()._check_names()
+
+    def _before_nodes(self) -> None:
         self._step("servers", self._check_servers)
-        self.state = new_run()
-        net = self.net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
-                                 autoStaticArp=False, waitConnected=False)
-        datapath = "kernel" if self.caps.kernel_datapath else "user"
-
-        def add_hosts() -> None:
-            for h in plan.hosts:
-                k = self.where[h.name]
-                if k:
-                    net.addHost(h.name, cls=ClusterHost, ft_server=self.servers[k - 1], ip=None)
-                else:
-                    net.addHost(h.name, cls=Host, ip=None)
-
-        def add_switches() -> None:
-            for s in plan.switches:
-                k = self.where[s.name]
-                extra = {"cls": ClusterOVSSwitch, "ft_server": self.servers[k - 1]} if k \
-                    else {"cls": OVSSwitch}
-                net.addSwitch(s.bridge, dpid=s.dpid, failMode="secure", datapath=datapath,
-                              protocols="OpenFlow13", **extra)
-
-        if self.controller is not None:
+        if self.controller is not None:  # its port, forwarded to each server's loopback
             port = self.controller.rsplit(":", 1)[1]
             for srv in self.servers:
                 run(srv.control("forward", "-R", f"{port}:127.0.0.1:{port}"), timeout=30)
-        self._step("hosts", add_hosts)
-        self.state.pids = self.extra_pids + [h.shell.pid for h in net.hosts]
-        self.state.save()
-        self._step("switches", add_switches)
-        self._step("links", self._make_links)
-        dp = "system" if self.caps.kernel_datapath else "netdev"
 
-        def on_servers(fn: Callable[[set[str], list[str]], None]) -> None:
-            for k in range(len(self.servers) + 1):
-                fn({s.name for s in plan.switches if self.where[s.name] == k}, self._via(k))
+    def _node_class(self, name: str, local: type) -> dict[str, Any]:
+        k = self.where[name]
+        if not k:
+            return {"cls": local}
+        return {"cls": ClusterHost if local is Host else ClusterOVSSwitch,
+                "ft_server": self.servers[k - 1]}
 
-        self._step("bridges", lambda: on_servers(lambda only, via: ovs.create_bridges(
-            plan, self.state.run_id, dp, self.controller, only=only, via=via)))
-        if self.controller is None:
-            self._step("flows", lambda: on_servers(
-                lambda only, via: ovs.load_flows(plan, only=only, via=via)))
-        self._step("host config", self._configure_hosts)
-        self._step("shaping", self._shape_root)
-        self._step("delay lines", self._start_delay_lines)
+    def _per_server(self) -> Iterator[tuple[set[str], list[str]]]:
+        """(the switches on each server, the command prefix that reaches it)."""
+        for k in range(len(self.servers) + 1):
+            yield {s.name for s in self.plan.switches if self.where[s.name] == k}, self._via(k)
+
+    def _create_bridges(self) -> None:
+        assert self.state is not None
+        for only, via in self._per_server():
+            ovs.create_bridges(self.plan, self.state.run_id, self._datapath(), self.controller,
+                               only=only, via=via)
+
+    def _load_flows(self) -> None:
+        for only, via in self._per_server():
+            ovs.load_flows(self.plan, only=only, via=via)
 
     def switch_ports(self) -> set[str]:
         """This machine's switch ports (queue telemetry and OVS socket buffers are local)."""
@@ -555,8 +555,8 @@ class ClusterEmulation(Emulation):
                     "instant needs one clock (PTP-aligned CLOCK_REALTIME, docs/cluster.md)")
 
     def _make_links(self) -> None:
-        net, plan = self.net, self.plan
-        assert net is not None and self.state is not None
+        plan = self.plan
+        assert self.net is not None and self.state is not None
         alias = f"{ALIAS_PREFIX}{self.state.run_id}"
         lines: dict[int, list[str]] = {k: [] for k in range(len(self.servers) + 1)}
         up: dict[int, list[str]] = {k: [] for k in lines}
@@ -608,16 +608,7 @@ class ClusterEmulation(Emulation):
         for k in lines:
             ip_batch(lines[k] + [f"link set dev {n} alias {alias} up" for n in up[k]],
                      via=self._via(k))
-        host_by_name = {h.name: h for h in plan.hosts}
-        for link in plan.links:
-            intfs = []
-            for intf, node, port in ((link.intf_u, link.u, link.port_u),
-                                     (link.intf_v, link.v, link.port_v)):
-                i = Intf(intf, node=self.node(node), port=port, moveIntfFn=_no_move)
-                if node in host_by_name:
-                    i.ip, i.prefixLen, i.mac = host_by_name[node].ip, 32, host_by_name[node].mac
-                intfs.append(i)
-            net.links.append(PrebuiltLink(*intfs))
+        self._attach_links()
 
     def _copy_host_files(self) -> None:
         """The hosts' batch files, written here, to the same path on their servers
