@@ -15,6 +15,7 @@ from rich.table import Table
 from fabrictwin.cli.common import library_from_args
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.linux.commands import route_source
+from fabrictwin.linux.ssh import Server
 from fabrictwin.runs.session import Cluster, check_dilation, emulate
 from fabrictwin.topologies.placement import place
 from fabrictwin.topologies.registry import build_topology
@@ -52,8 +53,6 @@ def cluster_from_args(g: Any, servers: str | None, ssh_config: str | None) -> Cl
         if ssh_config:
             raise FabricTwinError("--ssh-config: only with --servers")
         return None
-    from fabrictwin.fabric.network import Server  # the mininet import
-
     addresses = []
     for a in servers.split(","):
         try:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from fabrictwin.fabric import ovs
-from fabrictwin.fabric.network import ClusterEmulation, Server
+from fabrictwin.fabric.network import ClusterEmulation
 from fabrictwin.fabric.state import ALIAS_PREFIX
 from fabrictwin.linux.commands import root_links
+from fabrictwin.linux.ssh import Server
 from fabrictwin.runs.collective import run_sizes
 from fabrictwin.runs.session import prepare
 from fabrictwin.topologies.placement import cut_links, place
