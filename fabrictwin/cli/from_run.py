@@ -68,7 +68,9 @@ def _run_measurement(doc: dict[str, Any], lib: ProfileLibrary) -> tuple[Measurem
     rows = doc["results"]
     algo = model_algorithm(doc["algorithm"], small)
     sizes = [r["size_bytes"] for r in rows]
-    latency_us = [c.latency_s * 1e6 for c in chosen(small, doc["collective"], algo, sizes)]
+    latency_us = [float(c.latency_at(size)) * 1e6
+                  for c, size in zip(chosen(small, doc["collective"], algo, sizes), sizes,
+                                     strict=True)]
     bottleneck = predict(small, doc["collective"], [max(sizes)], algo).bottleneck[0]
     return collective_measurement(doc, str(bottleneck), latency_us), \
         g.graph["hardware"]["hypernode"]

@@ -15,7 +15,8 @@ locality. Hierarchical ("a/b/c", one stage per tier): ring and halving-doubling
 Latency term: NCCL's (:mod:`.latency`): a base cost per call, plus NCCL's per-step
 cost (tier hardware, algorithm, protocol) for each step this module counts: ring
 2(n-1) for all_reduce, split over the tiers crossed; tree 2(ranks per node - 1) chain
-steps and 2 log2(members) per tier above; NVLS one step (NVLSTree: and the trees).
+steps and 2 log2(members) per tier above; NVLS one step (NVLSTree: and the trees); a
+Simple ring all-reduce across nodes x 1.4 beyond a few KiB (NCCL's ring plateau).
 
 Protocol efficiency: LL 4 data bytes per 8 (1/2); LL128 120 per 128; Simple all data.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.model.ceilings import algbw_ceiling_Bps
-from fabrictwin.model.latency import STAGE_FAMILY, base_s, ll_efficiency, step_s
+from fabrictwin.model.latency import STAGE_FAMILY, base_s, ll_efficiency, ring_plateau, step_s
 from fabrictwin.model.pipeline import Pipe, pipe_for
 from fabrictwin.model.system import System
 
@@ -68,7 +69,9 @@ class Cost:
     """One algorithm and protocol of one collective on one system.
 
     ``s_per_byte`` is the asymptote (all channels, largest chunks); ``pipe`` scales it
-    up for smaller messages (:mod:`~fabrictwin.model.pipeline`).
+    up for smaller messages (:mod:`~fabrictwin.model.pipeline`). ``latency_s`` is the
+    latency below ``plateau_bytes``, ``plateau`` times it from there on (NCCL's ring
+    plateau, :func:`~fabrictwin.model.latency.ring_plateau`).
     """
 
     algorithm: str
@@ -77,6 +80,17 @@ class Cost:
     s_per_byte: float  # seconds per byte of S at the bottleneck tier
     bottleneck: str    # the tier that sets s_per_byte ("" when nothing is sent)
     pipe: Pipe | None = None
+    plateau: float = 1.0
+    plateau_bytes: float = math.inf
+
+    def latency_factor(self, size_bytes: np.ndarray | float) -> np.ndarray:
+        """What the latency is multiplied by at each size (the plateau, or 1)."""
+        sizes = np.asarray(size_bytes, dtype=float)
+        return np.where(sizes >= self.plateau_bytes, self.plateau, 1.0)
+
+    def latency_at(self, size_bytes: np.ndarray | float) -> np.ndarray:
+        """Latency at each size (seconds)."""
+        return self.latency_s * self.latency_factor(size_bytes)
 
     def s_per_byte_at(self, size_bytes: np.ndarray | float) -> np.ndarray:
         """Seconds per byte of S at each size (fewer channels, smaller chunks)."""
@@ -87,7 +101,7 @@ class Cost:
 
     def time_s(self, size_bytes: np.ndarray | float) -> np.ndarray:
         sizes = np.asarray(size_bytes, dtype=float)
-        return self.latency_s + sizes * self.s_per_byte_at(sizes)
+        return self.latency_at(sizes) + sizes * self.s_per_byte_at(sizes)
 
 
 def busbw_factor(collective: str, ranks: int) -> float:
@@ -302,8 +316,9 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     s_per_byte = capped
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
+    plateau, plateau_bytes = ring_plateau(system, collective, algorithm, protocol)
     return Cost(algorithm, protocol, latency, s_per_byte,
-                system.tiers[index].name, pipe)
+                system.tiers[index].name, pipe, plateau, plateau_bytes)
 
 
 def step_latency_s(system: System, tier: int, proto: Protocol,

@@ -18,6 +18,9 @@ How a collective's latency is built from them (:mod:`.collectives` counts the st
 - ``tree``: ``base + 2 ((ranks per node - 1) x intra + log2(nodes) x inter)``.
 - ``nvls`` in one node: the NVLS constant alone (25 us Simple; base 0); across nodes
   NCCL's NVLSTree: ``25 + 2 log2(nodes) x 20.9 us``.
+- the ring's plateau: a Simple ring all-reduce across nodes pays its whole latency x 1.4
+  (x 1.9 before Ampere) once each rank's share per channel reaches 64 bytes, that is
+  from a few KiB on (``ncclTopoGetAlgoTime``, lines 647-650, "Plateau effect of ring").
 
 A tier's hardware: the scale-up (NVLink) tier is ``NVLINK``; scale-out and
 scale-across are ``NET``. NCCL adds a network's own latency (``latencyInter``, which
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import math
 
+from fabrictwin.model.ceilings import generation
 from fabrictwin.model.system import System
 
 US = 1e-6
@@ -71,6 +75,10 @@ LL_MAX_ONE_NODE_GBPS = (("V100", 39.0), ("A100", 87.7), ("H100", 141.0), ("H200"
 LL_MAX_TWO_NODES_GBPS, LL_MAX_MORE_NODES_GBPS = 39.0, 20.4
 #: Tree LL bus bandwidth over the tree's (Simple) bus bandwidth (line 332).
 TREE_LL_FACTOR = 1 / 3.8
+#: The ring's plateau (ncclTopoGetAlgoTime): latency factor before Ampere / from Ampere on
+#: (NCCL: minCompCap < 80), and the share per rank and channel from which it applies.
+RING_PLATEAU_PRE_AMPERE, RING_PLATEAU = 1.9, 1.4
+RING_PLATEAU_MIN_SHARE = 64
 #: Our stages and algorithms -> the NCCL algorithm whose constants they use.
 STAGE_FAMILY = {"ring": "ring", "hd": "ring", "tree": "tree", "chain": "tree", "nvls": "nvls"}
 
@@ -121,6 +129,29 @@ def step_s(system: System, tier: int, protocol: str, kind: str = "ring") -> floa
     if system.tiers[0].size == 1 and kind in ("ring", "tree"):
         kind = "tree"  # one GPU per node: NCCL uses the tree's network latency
     return HW_US["NET"][kind][p] * US + system.tiers[tier].extra_s
+
+
+def ring_plateau(system: System, collective: str, algorithm: str,
+                 protocol: str) -> tuple[float, float]:
+    """NCCL's plateau of the ring: (latency factor, size in bytes from which it applies).
+
+    Only a Simple ring all-reduce across nodes; NCCL compares the size per rank per
+    channel of the communicator (all its channels) with 64 bytes.
+
+    >>> from fabrictwin.hardware.profiles import ProfileLibrary
+    >>> from fabrictwin.model.system import build_system
+    >>> lib = ProfileLibrary()
+    >>> two = build_system(lib.load("dgx-h100"), 16, nodes=2, switch=lib.load("tomahawk5-51t2"))
+    >>> ring_plateau(two, "all_reduce", "ring", "Simple")
+    (1.4, 32768)
+    >>> ring_plateau(two, "all_reduce", "ring", "LL128")
+    (1.0, inf)
+    """
+    if not (algorithm == "ring" and protocol == "Simple" and collective == "all_reduce"
+            and multi_node(system)):
+        return 1.0, math.inf
+    factor = RING_PLATEAU_PRE_AMPERE if generation(system) == 0 else RING_PLATEAU
+    return factor, RING_PLATEAU_MIN_SHARE * system.channels * system.ranks
 
 
 def ll_ceiling_Bps(system: System) -> float:

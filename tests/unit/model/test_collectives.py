@@ -41,6 +41,10 @@ NET = {"ring": {"LL": 2.7 * US, "LL128": 4.0 * US, "Simple": 14 * US},
        "tree": {"LL": 5.0 * US, "LL128": 8.5 * US, "Simple": 14 * US}}
 
 
+#: ncclTopoGetAlgoTime's "Plateau effect of ring" from Ampere on
+PLATEAU = 1.4
+
+
 def step_s(t: Tier, protocol: str, kind: str = "ring") -> float:
     return (NVLINK if t.name == "scale-up" else NET)[kind][protocol]
 
@@ -104,12 +108,37 @@ def test_flat_ring_over_two_tiers():
     hops_up = 2 * (n - 1) - hops_out
     # on several nodes an NVLink step costs at least NCCL's network post overhead (3 us)
     assert step_s(up, "Simple") >= 3 * US
-    expected = (BASE["ring"]["Simple"] + hops_up * step_s(up, "Simple")
-                + hops_out * step_s(out, "Simple")
-                + 2 * (n - 1) / n * size * 8 / min(up.payload_bps, out.payload_bps))
+    latency = (BASE["ring"]["Simple"] + hops_up * step_s(up, "Simple")
+               + hops_out * step_s(out, "Simple"))
+    # NCCL's ring plateau: x 1.4 across nodes once a rank's share per channel is 64 B
+    expected = PLATEAU * latency + 2 * (n - 1) / n * size * 8 / min(up.payload_bps,
+                                                                   out.payload_bps)
     c = cost(system, "all_reduce", "ring", "Simple")
     assert c.time_s(size) == pytest.approx(expected)
     assert c.bottleneck == "scale-out"
+    # below 64 B per rank and channel the latency is NCCL's table alone
+    small = 64 * system.channels * n - 1
+    assert c.time_s(small) == pytest.approx(latency + small * c.s_per_byte_at(small))
+
+
+def test_ring_plateau_only_for_simple_ring_all_reduce_across_nodes(lib):
+    sw = lib.load("tomahawk5-51t2")
+    hn = lib.load("dgx-a100")
+    one, two = build_system(hn, 8), build_system(hn, 16, nodes=2, switch=sw)
+    size = 64 << 20
+
+    def ratio(system, collective, algorithm, protocol):
+        c = cost(system, collective, algorithm, protocol)
+        return float(c.latency_at(size)) / c.latency_s
+
+    assert ratio(two, "all_reduce", "ring", "Simple") == pytest.approx(PLATEAU)
+    assert ratio(one, "all_reduce", "ring", "Simple") == 1.0
+    assert ratio(two, "all_reduce", "ring", "LL128") == 1.0
+    assert ratio(two, "all_reduce", "tree", "Simple") == 1.0
+    assert ratio(two, "all_gather", "ring", "Simple") == 1.0
+    # before Ampere NCCL's factor is 1.9 (minCompCap < 80)
+    volta = System("v", two.tiers, two.launch_s, channels=two.channels, gpu_model="V100")
+    assert ratio(volta, "all_reduce", "ring", "Simple") == pytest.approx(1.9)
 
 
 def test_hierarchical_stages_pipeline_to_the_slowest_tier():
