@@ -65,3 +65,24 @@ def test_charges_follow_the_protocol_the_model_picks():
         steps = 2 * (n - 1)
         own = c.launch_s + steps * (c.step_s[0] + 8 * size / n / c.rate_bps[0])
         assert own == pytest.approx(float(p.time_s[0]), rel=1e-6)
+
+
+def test_charges_carry_the_ring_plateau_across_nodes():
+    """A Simple ring all-reduce across nodes: launch and every step x 1.4, as the model."""
+    g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
+    s = system_of(g, hosts(g))
+    size = 1 << 30  # the model runs ring/Simple here
+    c = endpoint_charges(s, "all_reduce", "ring", size)
+    assert c.protocol == "Simple"
+    proto = PROTOCOLS["Simple"]
+    assert c.launch_s == pytest.approx(1.4 * base_latency_s(s, "ring", "Simple"))
+    assert c.step_s == pytest.approx(tuple(1.4 * step_latency_s(s, i, proto, "ring")
+                                           for i in range(len(s.tiers))))
+    (cost,) = [k for k in options(s, "all_reduce", "ring") if k.protocol == "Simple"]
+    p = predict(s, "all_reduce", [size], "ring")
+    assert float(cost.time_s(size)) == pytest.approx(float(p.time_s[0]))
+    # the model's latency at this size is what the emulator charges beside the wire
+    n, nodes = s.ranks, 2
+    out = 2 * (nodes - 1)
+    charged = c.launch_s + out * c.step_s[1] + (2 * (n - 1) - out) * c.step_s[0]
+    assert charged == pytest.approx(float(cost.latency_at(size)))
