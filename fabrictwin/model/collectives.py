@@ -82,6 +82,7 @@ class Cost:
     pipe: Pipe | None = None
     plateau: float = 1.0
     plateau_bytes: float = math.inf
+    capped: float = 1.0  # the share of the bottleneck tier's rate NCCL's channel caps leave
 
     def latency_factor(self, size_bytes: np.ndarray | float) -> np.ndarray:
         """What the latency is multiplied by at each size (the plateau, or 1)."""
@@ -311,14 +312,15 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
                               if stages is not None and stages[index] == "nvls" else 1.0)
     # NCCL's channels across nodes move at most their per-channel caps (.ceilings); a
     # capped channel also moves its chunks more slowly (the pipe's rate)
-    capped = max(s_per_byte, 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol))
-    eff *= s_per_byte / capped
-    s_per_byte = capped
+    uncapped = s_per_byte
+    s_per_byte = max(s_per_byte, 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol))
+    eff *= uncapped / s_per_byte
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
     plateau, plateau_bytes = ring_plateau(system, collective, algorithm, protocol)
     return Cost(algorithm, protocol, latency, s_per_byte,
-                system.tiers[index].name, pipe, plateau, plateau_bytes)
+                system.tiers[index].name, pipe, plateau, plateau_bytes,
+                capped=uncapped / s_per_byte)
 
 
 def step_latency_s(system: System, tier: int, proto: Protocol,

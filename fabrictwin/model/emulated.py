@@ -16,7 +16,9 @@ source of truth (docs/projection.md, "Endpoint costs"):
   pushes through that tier with that protocol (the link layer's efficiency times the
   protocol's: LL carries a flag with every 4 bytes, and stays under NCCL's LL ceiling,
   :func:`~fabrictwin.model.collectives.efficiency`) on the channels NCCL runs at this
-  size (:mod:`.pipeline`), however fast the emulated wire is.
+  size (:mod:`.pipeline`), however fast the emulated wire is; across nodes, no faster
+  than NCCL's per-channel caps leave (:mod:`.ceilings`: a capped channel moves all it
+  carries more slowly, on every tier, as the model's rate).
 
 With the fabric uncongested the emulated time then equals the model's; what differs
 is what the emulator saw and the model assumes away (queues, collisions, pauses).
@@ -134,7 +136,7 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
         step_s=tuple(step_latency_s(system, i, proto, cost.algorithm) * plateau
                      for i in range(len(system.tiers))),
         rate_bps=tuple(t.rank_payload_bps * efficiency(system, i, proto, cost.algorithm) / slower
-                       for i, t in enumerate(system.tiers)))
+                       * cost.capped for i, t in enumerate(system.tiers)))
 
 
 def pipeline_prediction(boundaries: Sequence[System], size_bytes: int) -> Prediction:

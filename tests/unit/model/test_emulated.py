@@ -8,6 +8,7 @@ import pytest
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.model import predict
 from fabrictwin.model.algorithm import options
+from fabrictwin.model.ceilings import algbw_ceiling_Bps
 from fabrictwin.model.collectives import PROTOCOLS, base_latency_s, efficiency, step_latency_s
 from fabrictwin.model.emulated import endpoint_charges, model_algorithm, system_of
 from fabrictwin.topologies.graph import hosts
@@ -86,3 +87,29 @@ def test_charges_carry_the_ring_plateau_across_nodes():
     out = 2 * (nodes - 1)
     charged = c.launch_s + out * c.step_s[1] + (2 * (n - 1) - out) * c.step_s[0]
     assert charged == pytest.approx(float(cost.latency_at(size)))
+
+
+def test_charges_carry_nccls_channel_caps_across_nodes():
+    """Where NCCL's per-channel cap sets the model's pace, a capped channel's transfers
+    are charged the cap on every tier (the model's rate is the cap's)."""
+    g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
+    s = system_of(g, hosts(g))
+    size = 4 << 20  # ring/LL128 across 2 H100 nodes: perChMaxRingLL128Bw x 8 NICs binds
+    c = endpoint_charges(s, "all_reduce", "ring", size)
+    (cost,) = [k for k in options(s, "all_reduce", "ring") if k.protocol == c.protocol]
+    assert c.protocol == "LL128"
+    assert 0 < cost.capped < 1
+    assert 1 / cost.s_per_byte == pytest.approx(
+        algbw_ceiling_Bps(s, "all_reduce", "ring", "LL128"))
+    proto = PROTOCOLS["LL128"]
+    slower = float(cost.pipe.factor(np.array([size]))[0])
+    up, out = s.tiers
+    assert c.rate_bps[1] == pytest.approx(
+        out.rank_payload_bps * efficiency(s, 1, proto, "ring") / slower * cost.capped)
+    assert c.rate_bps[0] == pytest.approx(
+        up.rank_payload_bps * efficiency(s, 0, proto, "ring") / slower * cost.capped)
+    # within one node nothing is capped
+    node = build_topology("hypernode,profile=dgx-h100,collapse=true")
+    one = system_of(node, hosts(node))
+    (k,) = [k for k in options(one, "all_reduce", "ring") if k.protocol == "LL128"]
+    assert k.capped == 1.0
