@@ -56,6 +56,10 @@ def add_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -
     p.add_argument("--dci", metavar="NAME", help="DCI link profile (default zr400)")
     p.add_argument("--dci-links", metavar="L", help="DCI links per DC (default 1)")
     p.add_argument("--distance-km", metavar="KM", help="fibre between DCs (default 50)")
+    p.add_argument("--floor-us", metavar="US",
+                   help="your machine's measured nccl-tests time at its smallest size (8 B): "
+                        "back-to-back calls average no faster than the host issues them "
+                        "(default: not measured, the device time alone)")
     p.add_argument("--from-run", metavar="RUN",
                    help="a run's results directory (or an incast.json): project what it "
                         "measured onto --nodes of the same hardware")
@@ -121,6 +125,7 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
     nodes = _int(args.nodes, "--nodes")
     nics = _int(args.nics_per_node, "--nics-per-node")
     nic_gbps = _float(args.nic_gbps, "--nic-gbps")
+    floor_us = _float(getattr(args, "floor_us", None), "--floor-us")
     dcs = _int(args.dcs, "--dcs", 1) or 1
     if dcs == 1:
         for option, value in (("--dci", args.dci), ("--dci-links", args.dci_links),
@@ -146,7 +151,8 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
         system = build_system(hn, gpus, nodes=nodes, nics_per_node=nics,
                               nic_rate_bps=None if nic_gbps is None else nic_gbps * 1e9,
                               switch=switch, dcs=dcs, dci=dci, dci_links=dci_links,
-                              distance_m=distance_km * 1000)
+                              distance_m=distance_km * 1000,
+                              call_floor_s=(floor_us or 0.0) * 1e-6)
     except FabricTwinError as exc:  # name the option, not the model's parameter
         key, _, rest = str(exc).partition(":")
         raise FabricTwinError(f"{option[key]}:{rest}" if key in option
@@ -160,6 +166,8 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
               "algo": args.algo, "proto": args.protocol}
     if dcs > 1:
         inputs.update(dcs=dcs, dci=args.dci, dci_links=dci_links, distance_km=distance_km)
+    if floor_us is not None:
+        inputs["floor_us"] = floor_us
     return system, inputs
 
 
@@ -239,7 +247,8 @@ def _sweep_table(pred: Prediction, inputs: dict[str, Any]) -> Table:
         r = pred.row(i)
         t.add_row(str(r["size_bytes"]), str(r["size_bytes"] // 4), "float", redop,
                   f"{r['time_us']:.2f}", f"{r['algbw_GBps']:.2f}", f"{r['busbw_GBps']:.2f}",
-                  f"{r['algorithm']}/{r['protocol']}")
+                  f"{r['algorithm']}/{r['protocol']}"
+                  + (" (host floor)" if r["bottleneck"] == "host call floor" else ""))
     return t
 
 

@@ -83,6 +83,9 @@ class System:
     channels: int = 32      # ring/tree channels (CTAs) at full size
     nvls_channels: int = 16  # NVLink SHARP channels
     gpu_model: str = ""      # the GPU's name (its generation sets NCCL's LL ceiling, .latency)
+    #: the host's measured per-call floor (s): nccl-tests averages back-to-back calls, and
+    #: they average no faster than the host issues them; 0 = not measured (device time alone)
+    call_floor_s: float = 0.0
 
     @property
     def ranks(self) -> int:
@@ -144,18 +147,21 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
                  nics_per_node: int | None = None, nic_rate_bps: float | None = None,
                  switch: SwitchChip | None = None, dcs: int = 1, dci: DCILink | None = None,
                  dci_links: int = 1, distance_m: float = 50_000.0,
-                 cable_m: float = 10.0) -> System:
+                 cable_m: float = 10.0, call_floor_s: float = 0.0) -> System:
     """The tiers of ``gpus`` GPUs on hyper-nodes ``hn``, ``nodes`` of them over ``dcs`` DCs.
 
     ``nodes`` defaults to one hyper-node when the GPUs fit in one, else to full
     hyper-nodes. Each node has ``nics_per_node`` NICs (default: GPUs x the profile's
     NICs per GPU) of ``nic_rate_bps`` (default: the profile's NIC); ``switch`` is the
     scale-out switch and ``dci`` the link between each pair of DCs (``dci_links`` of
-    them per DC).
+    them per DC). ``call_floor_s`` is the host's measured per-call floor (nccl-tests'
+    time at its smallest size on that machine; 0: not measured).
     """
     for name, value in (("gpus", gpus), ("dcs", dcs), ("dci_links", dci_links)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise FabricTwinError(f"{name}: must be a positive integer, got {value!r}")
+    if not 0 <= call_floor_s < math.inf:
+        raise FabricTwinError(f"call_floor_s: must be a non-negative time, got {call_floor_s!r}")
     if nodes is None:
         if gpus <= hn.gpus and dcs == 1:
             nodes = 1
@@ -216,4 +222,5 @@ def build_system(hn: HyperNode, gpus: int, *, nodes: int | None = None,
     elif dcs > 1:
         raise FabricTwinError(f"dcs: {dcs} DCs need more than one node")
     return System(hn.name, tuple(tiers), gpu.launch_latency_ns * 1e-9, channels=gpu.channels,
-                  nvls_channels=gpu.nvls_channels, gpu_model=gpu.model)
+                  nvls_channels=gpu.nvls_channels, gpu_model=gpu.model,
+                  call_floor_s=call_floor_s)

@@ -99,6 +99,12 @@ nic: cx8-800g
     (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "eight", "--size", "1M"],
      "--gpus: expected a whole number"),
     (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8"], "--size: give"),
+    (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8", "--size", "1M",
+      "--floor-us", "-3"], "--floor-us: must be positive"),
+    (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8", "--size", "1M",
+      "--floor-us", "inf"], "--floor-us: must be positive"),
+    (["--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8", "--size", "1M",
+      "--floor-us", "soon"], "--floor-us: expected a number"),
 ])
 def test_bad_input_one_line_exit_2(args, fragment):
     out = project(*args)
@@ -115,3 +121,23 @@ def test_collective_spellings(name):
                   "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["collective"] == "all_reduce"
+
+
+def test_a_measured_floor_holds_small_sizes_and_leaves_large_ones(tmp_path):
+    base = ("--system", "dgx-h100", "--collective", "all_reduce", "--gpus", "8", "--json",
+            "--sizes", "8:64M")
+
+    def rows(*extra):
+        out = project(*base, *extra, "--out", str(tmp_path))
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    alone, floored = rows(), rows("--floor-us", "40")
+    assert floored["floor_us"] == 40.0 and "floor_us" not in alone
+    for a, f in zip(alone["results"], floored["results"], strict=True):
+        # never below the floor; where the device takes longer, the device's time
+        assert f["time_us"] == pytest.approx(max(a["time_us"], 40.0))
+        assert (f["bottleneck"] == "host call floor") == (a["time_us"] < 40.0)
+        assert f["algorithm"] == a["algorithm"]  # NCCL picks by device time alone
+    assert floored["results"][0]["bottleneck"] == "host call floor"
+    assert floored["results"][-1]["time_us"] == alone["results"][-1]["time_us"]

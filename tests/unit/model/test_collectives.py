@@ -290,3 +290,18 @@ def test_phased_stages_add_their_times_where_pipelined_stages_take_the_slowest()
     per_tier = [2 * (t.size - 1) / t.size * 8 / t.payload_bps for t in s.tiers]
     assert piped.s_per_byte == pytest.approx(max(per_tier))
     assert phased.s_per_byte == pytest.approx(sum(per_tier))
+
+
+def test_a_measured_call_floor_bounds_every_size_from_below(lib):
+    hn = lib.load("dgx-h100")
+    sizes = [8, 1 << 16, 1 << 20, 1 << 30]
+    alone = predict(build_system(hn, 8), "all_reduce", sizes)
+    floored = predict(build_system(hn, 8, call_floor_s=30e-6), "all_reduce", sizes)
+    assert np.array_equal(floored.time_s, np.maximum(alone.time_s, 30e-6))
+    assert list(floored.floor_bound) == list(alone.time_s < 30e-6)
+    assert floored.floor_bound[0] and not floored.floor_bound[-1]
+    assert floored.row(0)["bottleneck"] == "host call floor"
+    assert list(floored.algorithm) == list(alone.algorithm)
+    for bad in (-1e-6, math.inf, math.nan):
+        with pytest.raises(FabricTwinError, match="call_floor_s"):
+            build_system(hn, 8, call_floor_s=bad)
