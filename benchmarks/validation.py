@@ -13,9 +13,10 @@ with only a bandwidth compare it (as a time: published busbw / projected busbw).
 
 Each band is given twice: the model alone (hardware profiles and the table's NICs), and
 the model also given the machine's measured per-call floor (``project --floor-us``): the
-table's own smallest printed size (8 B for all_reduce), from ``data/nccl_floors.csv``.
-That size is never a scored row (scored sizes start at 64 KiB); a table that does not
-print it has no floor. The last line is the second.
+lesser time of the table's two smallest printed sizes (8 and 16 B for all_reduce), from
+``data/nccl_floors.csv``. Those sizes are never scored rows (scored sizes start at
+64 KiB); a table that does not print sizes up to 4 KiB has no floor. The last line is
+the second.
 
     .venv/bin/python benchmarks/validation.py
 """
@@ -129,19 +130,27 @@ UNSTEADY_TABLES = {
 }
 
 
+#: A table's floor is read from sizes up to this (a table starting larger has none).
+FLOOR_MAX_BYTES = 4096
+
+
 def load_floors() -> dict[int, float]:
-    """Data-file row id -> its table's smallest-size time (s), where the table prints it."""
+    """Data-file row id -> its table's per-call floor (s): the lesser time of its two
+    smallest printed sizes (a floor is a bound from below: a first timed size that still
+    pays first-use costs only adds), where those sizes are at most FLOOR_MAX_BYTES."""
     floors: dict[int, float] = {}
     if not FLOORS.exists():
         return floors
     with FLOORS.open() as f:
         for r in csv.DictReader(f):
-            if not r["min_time_us"]:
+            times = [float(r[f"{k}_time_us"]) for k in ("min", "second")
+                     if r[f"{k}_time_us"] and int(r[f"{k}_size_bytes"]) <= FLOOR_MAX_BYTES]
+            if not times:
                 continue
             for part in r["csv_ids"].split(";"):
                 lo, _, hi = part.strip().partition("-")
                 for i in range(int(lo), int(hi or lo) + 1):
-                    floors[i] = float(r["min_time_us"]) * 1e-6
+                    floors[i] = min(times) * 1e-6
     return floors
 
 
