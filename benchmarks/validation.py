@@ -184,7 +184,8 @@ def _scope(r: dict[str, str], lib: ProfileLibrary) -> tuple[Row | None, str]:
     # NCCL reads NCCL_ALGO/NCCL_PROTO names case-insensitively (NCCL_ALGO=RING is the
     # maintainers' own advice, nccl-tests #290)
     upper = env.upper()
-    algo = "ring" if "ALGO=RING" in upper else "auto"
+    named = upper.partition("NCCL_ALGO=")[2].split()[0] if "NCCL_ALGO=" in upper else ""
+    algo = {"RING": "ring", "TREE": "tree", "NVLS": "nvls", "NVLSTREE": "nvls"}.get(named, "auto")
     proto = next((p for p in ("LL128", "Simple", "LL") if f"PROTO={p.upper()}" in upper), "auto")
     if r["time_us"]:
         metric, value = "time_us", float(r["time_us"])
