@@ -14,8 +14,9 @@ messages; the parameters are NCCL's constants and the GPU profile's channel coun
   (:func:`chunk_overhead_s`). A channel moving ``c``-byte chunks at rate ``B_ch`` therefore
   reaches ``c / (c + o B_ch)`` of its rate. NCCL sizes the chunks with the message: the
   ring's chunk is the message's share per rank and channel, capped by the buffer slice
-  (``NCCL_BUFFSIZE / NCCL_STEPS x SLICESTEPS`` = 1 MiB); NVLS and NVLSTree step through
-  16-128 KiB as the size grows. LL and LL128 carry a flag in every line: no handshake.
+  (``NCCL_BUFFSIZE / NCCL_STEPS x SLICESTEPS`` = 1 MiB); NVLS in one node steps through
+  16-128 KiB by NCCL's own ladder, NVLSTree across nodes grows smoothly from 32 KiB. LL
+  and LL128 carry a flag in every line: no handshake.
   Both are made continuous in size (fractional channels, a smooth chunk) so that the
   time stays monotonic in size, as nccl-tests' averages nearly are.
 
@@ -43,9 +44,13 @@ RING_SLICES_PER_CHUNK = 2
 TREE_CHUNK_BYTES = SIMPLE_BUFFER_BYTES // NCCL_STEPS
 P2P_CHUNK_BYTES = {"scale-up": 512 << 10, "net": 128 << 10}
 #: NCCL_NVLS_CHUNKSIZE default, and the share per head per chunk around which NCCL's
-#: calcCollChunking ladder moves to the next chunk size (thresholds at 2-64 chunks).
+#: NVLSTree chunk moves to the next size (thresholds at 1-32 chunks), taken smoothly.
 NVLS_CHUNK_BYTES = 128 << 10
 NVLS_SHARE_PER_CHUNK = 8.0
+#: calcCollChunking (src/enqueue.cc) for NVLS in one node: NCCL halves the chunk while the
+#: message is below ``k x concurrent ops x chunk`` (ops: channels x NVLS heads, so the bound
+#: is on the share of one head and channel), down to a floor: (k, floor) in NCCL's order.
+NVLS_LADDER = ((64, 64 << 10), (8, 32 << 10), (2, 16 << 10))
 #: threads x thread threshold (NCCL_*_MAX_NTHREADS x NCCL_*_THREAD_THRESHOLD, src/include
 #: device.h and comm.h): below channels x this, NCCL runs fewer channels.
 BYTES_PER_CHANNEL = {"LL": 512 * 8, "LL128": 640 * 8, "Simple": 512 * 64}
@@ -66,6 +71,9 @@ class Pipe:
     chunk_max: float
     chunk_min: float = 0.0
     ratio: float = 1.0  # the chunk grows as the share / ratio between chunk_min and chunk_max
+    #: NCCL's chunk steps, (share threshold, chunk below it, chunk from it), ascending;
+    #: when given they set the chunk instead of ``ratio`` and ``chunk_min``
+    steps: tuple[tuple[float, float, float], ...] = ()
     split: float = 1.0
     relative: bool = True  # the asymptotic rate holds at chunk_max
     #: NCCL's medium-size correction of the tree (:data:`TREE_CORRECTION`), or None
@@ -85,9 +93,25 @@ class Pipe:
         return np.maximum(sizes / (self.active_channels(sizes) * max(self.split, 1e-300)), 1.0)
 
     def chunk_bytes(self, size_bytes: np.ndarray) -> np.ndarray:
-        """Bytes one channel moves between two handshakes, at each size."""
+        """Bytes one channel moves between two handshakes, at each size.
+
+        NCCL's steps are taken over the octave of the share below each threshold (linear
+        in log2), so that the time stays monotonic in size; at the threshold and at every
+        share a power of two away from it (nccl-tests' sizes: NCCL's channels and heads
+        are powers of two) the chunk is NCCL's.
+
+        >>> Pipe(1, 0, 0, 4, steps=((16, 2, 4),)).chunk_bytes(np.array([8., 12, 16, 64])).round(2)
+        array([2., 3., 4., 4.])
+        """
         share = self.share_bytes(size_bytes)
-        chunk = np.clip(share / self.ratio, self.chunk_min, self.chunk_max)
+        if self.steps:
+            xs, ys = [], []
+            for threshold, below, above in self.steps:
+                xs += [np.log2(threshold) - 1, np.log2(threshold)]
+                ys += [np.log2(below), np.log2(above)]
+            chunk = 2.0 ** np.interp(np.log2(share), xs, ys)
+        else:
+            chunk = np.clip(share / self.ratio, self.chunk_min, self.chunk_max)
         return np.minimum(chunk, share)
 
     def factor(self, size_bytes: np.ndarray) -> np.ndarray:
@@ -151,6 +175,23 @@ def _correction(system: System, collective: str, algorithm: str,
     return None
 
 
+def chunk_steps(start: float, ladder: tuple[tuple[int, int], ...]
+                ) -> tuple[tuple[float, float, float], ...]:
+    """NCCL's chunk ladder from ``start`` as (share threshold, chunk below, chunk from),
+    ascending: calcCollChunking halves the chunk to ``floor`` while the share is below
+    ``k x chunk``, testing each (k, floor) in turn.
+
+    >>> chunk_steps(128 << 10, NVLS_LADDER)[-1]  # 64 KiB below 64 x 128 KiB = 8 MiB
+    (8388608, 65536, 131072)
+    """
+    chunk, steps = start, []
+    for k, floor in ladder:
+        if chunk > floor:
+            steps.append((k * chunk, floor, chunk))
+            chunk = floor
+    return tuple(sorted(steps))
+
+
 def chunk_overhead_s(system: System, tier: int, protocol: str) -> float:
     """Per-chunk handshake of ``protocol`` on tier ``tier``: wait for the flag, fence, post.
 
@@ -174,13 +215,14 @@ def pipe_for(system: System, collective: str, algorithm: str, protocol: str,
     overhead = chunk_overhead_s(system, bottleneck, protocol) * rate
     if nvls:
         nodes = system.ranks // system.tiers[0].size
-        # NCCL steps the chunk 16 -> 32 -> 64 -> 128 KiB as the share per head grows 8x
-        # (NVLSTree 32 KiB up, 64 KiB at most from 4 nodes: nvlsTreeMaxChunkSize); here a
-        # smooth share / NVLS_SHARE_PER_CHUNK between the same bounds
+        # one node: NCCL's NVLS ladder (16 -> 32 -> 64 -> 128 KiB); across nodes NVLSTree
+        # from 32 KiB up (64 KiB at most from 4 nodes: nvlsTreeMaxChunkSize) as a smooth
+        # share / NVLS_SHARE_PER_CHUNK (NCCL's own NVLSTree ladder makes Hopper NVLSTree
+        # 24-27% faster than measured at 16-64 MiB: docs/projection.md, Validation)
         top = NVLS_CHUNK_BYTES if nodes < 4 else 64 << 10
-        low = (16 << 10) if nodes == 1 else (32 << 10)
-        return Pipe(channels, 0.0, overhead, top, chunk_min=low, ratio=NVLS_SHARE_PER_CHUNK,
-                    split=system.tiers[0].size,
+        steps = chunk_steps(top, NVLS_LADDER) if nodes == 1 else ()
+        return Pipe(channels, 0.0, overhead, top, chunk_min=32 << 10,
+                    ratio=NVLS_SHARE_PER_CHUNK, steps=steps, split=system.tiers[0].size,
                     correction=_correction(system, collective, algorithm, protocol))
     per_channel = BYTES_PER_CHANNEL[protocol] * (n if protocol == "LL" and algorithm == "ring"
                                                  else 1)

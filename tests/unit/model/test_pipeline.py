@@ -48,3 +48,22 @@ def test_chunk_overhead_is_simple_only(lib):
     up = system.tiers[0]
     assert chunk_overhead_s(system, 0, "Simple") == pytest.approx(up.sync_s + up.fence_s)
     assert chunk_overhead_s(system, 0, "LL") == chunk_overhead_s(system, 0, "LL128") == 0.0
+
+
+def test_nvls_chunks_in_one_node_follow_nccls_ladder(lib):
+    # one 8 x H100 node: 16 channels x 8 heads; NCCL's calcCollChunking halves 128 KiB
+    # below 64 x ops x 128 KiB (1 GiB), 64 KiB below 8 x ops x 64 KiB (64 MiB), 32 KiB
+    # below 2 x ops x 32 KiB (8 MiB)
+    one = cost(build_system(lib.load("dgx-h100"), 8), "all_reduce", "nvls", "Simple").pipe
+    ops = 16 * 8
+    assert one.chunk_bytes([4 << 20])[0] == 16 << 10
+    assert one.chunk_bytes([2 * ops * (32 << 10)])[0] == 32 << 10
+    assert one.chunk_bytes([16 << 20])[0] == 32 << 10
+    assert one.chunk_bytes([64 << 20])[0] == 64 << 10
+    assert one.chunk_bytes([256 << 20])[0] == 64 << 10
+    assert one.chunk_bytes([1 << 30])[0] == 128 << 10
+    # across nodes NVLSTree keeps the smooth share / 8 from 32 KiB
+    two = cost(build_system(lib.load("dgx-h100"), 16, switch=lib.load("tomahawk5-51t2")),
+               "all_reduce", "nvls", "Simple").pipe
+    assert two.chunk_bytes([16 << 20])[0] == 32 << 10
+    assert two.chunk_bytes([64 << 20])[0] == 64 << 10
