@@ -82,7 +82,7 @@ class Cost:
     pipe: Pipe | None = None
     plateau: float = 1.0
     plateau_bytes: float = math.inf
-    capped: float = 1.0  # the share of the bottleneck tier's rate NCCL's channel caps leave
+    capped: float = 1.0  # the share of the rate NCCL's per-channel caps leave (1: none binds)
 
     def latency_factor(self, size_bytes: np.ndarray | float) -> np.ndarray:
         """What the latency is multiplied by at each size (the plateau, or 1)."""
