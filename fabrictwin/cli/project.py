@@ -125,7 +125,7 @@ def _system(args: argparse.Namespace, lib: ProfileLibrary) -> tuple[System, dict
     nodes = _int(args.nodes, "--nodes")
     nics = _int(args.nics_per_node, "--nics-per-node")
     nic_gbps = _float(args.nic_gbps, "--nic-gbps")
-    floor_us = _float(getattr(args, "floor_us", None), "--floor-us")
+    floor_us = _float(args.floor_us, "--floor-us")
     dcs = _int(args.dcs, "--dcs", 1) or 1
     if dcs == 1:
         for option, value in (("--dci", args.dci), ("--dci-links", args.dci_links),
