@@ -14,7 +14,8 @@ with only a bandwidth compare it (as a time: published busbw / projected busbw).
 Each band is given twice: the model alone (hardware profiles and the table's NICs), and
 the model also given the machine's measured per-call floor (``project --floor-us``): the
 lesser time of the table's two smallest printed sizes (8 and 16 B for all_reduce), from
-``data/nccl_floors.csv``. Those sizes are never scored rows (scored sizes start at
+``data/nccl_floors.csv``; a table that prints only bus bandwidth gives the least time
+its rounded figures allow. Those sizes are never scored rows (scored sizes start at
 64 KiB); a table that does not print sizes up to 4 KiB has no floor. The last line is
 the second.
 
@@ -33,6 +34,7 @@ from rich.table import Table
 
 from fabrictwin.hardware.profiles import ProfileLibrary
 from fabrictwin.model import build_system, predict
+from fabrictwin.model.collectives import busbw_factor
 
 GiB, MiB, KiB = 2**30, 2**20, 2**10
 
@@ -134,6 +136,22 @@ UNSTEADY_TABLES = {
 FLOOR_MAX_BYTES = 4096
 
 
+def _printed_time_us(r: dict[str, str], k: str) -> float | None:
+    """The ``k`` (``min``/``second``) size's time in us: as printed, or where a table prints
+    only bus bandwidth, the least time its rounded figure allows (nccl-tests: time =
+    size x busbw_factor / busbw, with busbw up to half a unit of its last printed digit
+    more), so a derived floor never exceeds what the table shows."""
+    if r[f"{k}_time_us"]:
+        return float(r[f"{k}_time_us"])
+    printed = r.get(f"{k}_busbw_GBps", "")
+    if not printed:
+        return None
+    decimals = len(printed.partition(".")[2])
+    busbw = float(printed) + 0.5 * 10.0 ** -decimals
+    ranks = int(r["gpus_per_node"]) * int(r["nodes"])
+    return int(r[f"{k}_size_bytes"]) * busbw_factor(r["collective"], ranks) / busbw / 1e3
+
+
 def load_floors() -> dict[int, float]:
     """Data-file row id -> its table's per-call floor (s): the lesser time of its two
     smallest printed sizes (a floor is a bound from below: a first timed size that still
@@ -143,8 +161,9 @@ def load_floors() -> dict[int, float]:
         return floors
     with FLOORS.open() as f:
         for r in csv.DictReader(f):
-            times = [float(r[f"{k}_time_us"]) for k in ("min", "second")
-                     if r[f"{k}_time_us"] and int(r[f"{k}_size_bytes"]) <= FLOOR_MAX_BYTES]
+            times = [t for k in ("min", "second")
+                     if r[f"{k}_size_bytes"] and int(r[f"{k}_size_bytes"]) <= FLOOR_MAX_BYTES
+                     and (t := _printed_time_us(r, k)) is not None]
             if not times:
                 continue
             for part in r["csv_ids"].split(";"):
