@@ -28,7 +28,7 @@ reach, whichever is lower.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -151,20 +151,22 @@ def _kind(stages: tuple[str, ...], i: int) -> str:
     return "nvls" if kind == "tree" and stages[0] == "nvls" else kind
 
 
-def efficiency(system: System, tier: int, proto: Protocol, algorithm: str = "ring") -> float:
+def efficiency(system: System, tier: int, proto: Protocol, algorithm: str = "ring",
+               ceiling: bool = True) -> float:
     """Payload fraction of tier ``tier``'s rate that ``proto`` gets with ``algorithm``
-    (LL: also NCCL's LL ceilings, :func:`.latency.ll_efficiency`)."""
+    (LL: also NCCL's LL ceilings unless ``ceiling`` is False,
+    :func:`.latency.ll_efficiency`)."""
     if proto.name != "LL":
         return proto.efficiency
-    return ll_efficiency(system, tier, proto.efficiency, algorithm)
+    return ll_efficiency(system, tier, proto.efficiency, algorithm, ceiling)
 
 
 def _bandwidth(system: System, volumes: dict[int, float], proto: Protocol,
-               algorithm: str = "ring") -> tuple[float, int]:
+               algorithm: str = "ring", ceiling: bool = True) -> tuple[float, int]:
     """Seconds per byte of S and the tier that sets it, from member volumes per tier."""
     worst, index = 0.0, -1
     for i, vol in volumes.items():
-        rate = system.tiers[i].payload_bps * efficiency(system, i, proto, algorithm)
+        rate = system.tiers[i].payload_bps * efficiency(system, i, proto, algorithm, ceiling)
         s_per_byte = vol * 8 / rate
         if s_per_byte > worst:
             worst, index = s_per_byte, i
@@ -313,10 +315,16 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     # NCCL's channels across nodes move at most their per-channel caps (.ceilings); a
     # capped channel also moves its chunks more slowly (the pipe's rate)
     uncapped = s_per_byte
-    s_per_byte = max(s_per_byte, 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol))
+    per_channel = 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol)
+    s_per_byte = max(s_per_byte, per_channel)
     eff *= uncapped / s_per_byte
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
+    if protocol == "LL" and algorithm not in PHASED:
+        # NCCL's llMaxBw caps all channels together: the share of their summed rate it
+        # leaves, which a message on fewer channels does not lose (the pipe's ramp)
+        summed = max(_bandwidth(system, vols, proto, algorithm, ceiling=False)[0], per_channel)
+        pipe = replace(pipe, ceiling=summed / s_per_byte)
     plateau, plateau_bytes = ring_plateau(system, collective, algorithm, protocol)
     return Cost(algorithm, protocol, latency, s_per_byte,
                 system.tiers[index].name, pipe, plateau, plateau_bytes,

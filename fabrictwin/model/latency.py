@@ -163,8 +163,16 @@ def ll_ceiling_Bps(system: System) -> float:
     return next((gbps * 1e9 for key, gbps in LL_MAX_ONE_NODE_GBPS if key in name), math.inf)
 
 
-def ll_efficiency(system: System, tier: int, efficiency: float, algorithm: str) -> float:
+def ll_efficiency(system: System, tier: int, efficiency: float, algorithm: str,
+                  ceiling: bool = True) -> float:
     """LL's payload fraction of tier ``tier``'s rate under NCCL's rules: the tree's
-    1/3.8, and no more than ``llMaxBw`` per member."""
+    1/3.8 (of every channel), and (``ceiling``) no more than ``llMaxBw`` per member.
+
+    NCCL caps all channels together at ``llMaxBw`` (tuning.cc line 327:
+    ``min(llMaxBw, nChannels x bw x .5)``), not each one: ``ceiling=False`` gives what
+    the channels reach without it, from which a message on fewer channels is slowed.
+    """
     eff = TREE_LL_FACTOR if algorithm == "tree" else efficiency
+    if not ceiling:
+        return eff
     return min(eff, 8 * ll_ceiling_Bps(system) / system.tiers[tier].payload_bps)

@@ -7,8 +7,9 @@ messages; the parameters are NCCL's constants and the GPU profile's channel coun
   runs on ``nc`` channels, one CTA each, and NCCL drops channels while the size is
   below ``nc x threads x thread threshold`` (:data:`BYTES_PER_CHANNEL`; LL on a ring
   scales with the ranks). A channel moves at most its share of the tier, so a message
-  on ``k`` of ``channels`` channels gets ``k/channels`` of the bandwidth. NVLS runs
-  its fixed ``nvls_channels``.
+  on ``k`` of ``channels`` channels gets ``k/channels`` of the bandwidth, unless a
+  ceiling on all channels together binds (LL's ``llMaxBw``): then it keeps the ceiling
+  while ``k`` channels still reach it. NVLS runs its fixed ``nvls_channels``.
 - **Chunk handshakes** (``calcCollChunking``). Simple-protocol data moves in chunks; every
   chunk a channel sends waits for its peer's flag and fences before posting its own
   (:func:`chunk_overhead_s`). A channel moving ``c``-byte chunks at rate ``B_ch`` therefore
@@ -78,6 +79,10 @@ class Pipe:
     relative: bool = True  # the asymptotic rate holds at chunk_max
     #: NCCL's medium-size correction of the tree (:data:`TREE_CORRECTION`), or None
     correction: tuple[float, ...] | None = None
+    #: the share of the channels' summed rate a ceiling on all of them together leaves
+    #: (NCCL's llMaxBw; 1: none binds): fewer channels slow a message only once their
+    #: sum falls below it
+    ceiling: float = 1.0
 
     def active_channels(self, size_bytes: np.ndarray) -> np.ndarray:
         """Channels NCCL runs at each size (the whole count when it does not ramp)."""
@@ -121,7 +126,7 @@ class Pipe:
         cost), so only the chunks after it add ``overhead_bytes / chunk`` each.
         """
         sizes = np.asarray(size_bytes, dtype=float)
-        ramp = self.channels / self.active_channels(sizes)
+        ramp = np.maximum(self.channels / self.active_channels(sizes) * self.ceiling, 1.0)
         chunk = self.chunk_bytes(sizes)
         extra = 1 - chunk / self.share_bytes(sizes)
         handshake = 1 + self.overhead_bytes / chunk * extra

@@ -67,3 +67,22 @@ def test_nvls_chunks_in_one_node_follow_nccls_ladder(lib):
                "all_reduce", "nvls", "Simple").pipe
     assert two.chunk_bytes([16 << 20])[0] == 32 << 10
     assert two.chunk_bytes([64 << 20])[0] == 64 << 10
+
+
+def test_ll_ceiling_caps_all_channels_together(lib):
+    # 4 x 8 H100, 8 x 400G: NCCL caps the LL ring's bus bandwidth of all channels at
+    # llMaxBw (20.4 GB/s on more than two nodes), far below what 32 channels reach, so a
+    # message on 8 of the 32 channels (ring LL: 32 x 512 x 8 B per channel) still runs
+    # at the ceiling, and only one far below it (one channel) is slowed
+    system = build_system(lib.load("dgx-h100"), 32, nodes=4, nics_per_node=8,
+                          nic_rate_bps=400e9, switch=lib.load("tomahawk5-51t2"))
+    c = cost(system, "all_gather", "ring", "LL")
+    assert 0 < c.pipe.ceiling < 1
+    per_channel = 32 * 512 * 8
+    assert c.pipe.active_channels([8 * per_channel])[0] == 8
+    assert c.s_per_byte_at(8 * per_channel) == pytest.approx(c.s_per_byte)
+    slowed = c.s_per_byte_at(per_channel) / c.s_per_byte
+    assert slowed == pytest.approx(32 * c.pipe.ceiling)
+    assert slowed > 1
+    # LL128 and Simple have no such ceiling: their ramp is the channels' share
+    assert cost(system, "all_gather", "ring", "LL128").pipe.ceiling == 1.0
