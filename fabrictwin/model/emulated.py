@@ -18,7 +18,8 @@ source of truth (docs/projection.md, "Endpoint costs"):
   :func:`~fabrictwin.model.collectives.efficiency`) on the channels NCCL runs at this
   size (:mod:`.pipeline`), however fast the emulated wire is; across nodes, no faster
   than NCCL's per-channel caps leave (:mod:`.ceilings`: a capped channel moves all it
-  carries more slowly, on every tier, as the model's rate).
+  carries more slowly, on every tier, as the model's rate). A GPU's sends of one step
+  over one tier share it (:func:`fabrictwin.runs.endpoint.transfer_charges`).
 
 With the fabric uncongested the emulated time then equals the model's; what differs
 is what the emulator saw and the model assumes away (queues, collisions, pauses).

@@ -5,13 +5,15 @@ scale-out between hyper-nodes of one data centre, scale-across between data cent
 Its send waits, once its inputs have arrived, the model's step latency on that tier
 (in dilated time) less what the emulated links on its path already delay; sends that
 wait for nothing also pay the call's launch cost. It then moves payload no faster than
-the model's endpoint rate for that tier and protocol (dilated). See
+the model's endpoint rate for that tier and protocol (dilated), which a GPU's sends of
+one step on one tier share. See
 :mod:`fabrictwin.model.emulated` for where the figures come from.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,12 +57,20 @@ def transfer_charges(schedule: Any, hosts: Sequence[str], keys: Sequence[tuple[i
     the emulated path delay already paid on the wire (default none).
     """
     out = {}
-    for t in schedule.transfers:
-        tier = min(tier_of(keys, t.src, t.dst), len(charges.step_s) - 1)
-        step_ns = charges.step_s[tier] * 1e9 * dilation
-        if delay_between is not None:  # the wire part the emulated links already delay
-            step_ns = max(step_ns - delay_between(hosts[t.src], hosts[t.dst]), 0.0)
-        if not t.deps:
-            step_ns += charges.launch_s * 1e9 * dilation
-        out[t.id] = {"delay_ns": step_ns, "rate_bps": charges.rate_bps[tier] / dilation}
+    top = len(charges.step_s) - 1
+    for step in schedule.steps:
+        # what one GPU pushes through a tier is shared by its sends of one step on that
+        # tier (e.g. its part on each of several rings, or every peer of an all-to-all)
+        sharing = Counter((t.src, min(tier_of(keys, t.src, t.dst), top))
+                          for t in step if t.size_bytes)
+        for t in step:
+            tier = min(tier_of(keys, t.src, t.dst), top)
+            step_ns = charges.step_s[tier] * 1e9 * dilation
+            if delay_between is not None:  # the wire part the emulated links already delay
+                step_ns = max(step_ns - delay_between(hosts[t.src], hosts[t.dst]), 0.0)
+            if not t.deps:
+                step_ns += charges.launch_s * 1e9 * dilation
+            share = max(sharing[t.src, tier], 1)
+            out[t.id] = {"delay_ns": step_ns,
+                         "rate_bps": charges.rate_bps[tier] / share / dilation}
     return out
