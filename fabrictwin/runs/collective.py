@@ -66,7 +66,11 @@ def resolve_algorithm(collective: str, algorithm: str) -> str:
 
 
 def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
-                 node_of: Sequence[int], dc_of: Sequence[int] | None = None) -> Any:
+                 node_of: Sequence[int], dc_of: Sequence[int] | None = None,
+                 channels: bool = False) -> Any:
+    """The schedule of ``collective`` with ``algorithm``; with ``channels`` (GPUs of
+    hyper-nodes) ring collectives run on NCCL's rings across nodes, one per rail
+    (:func:`~fabrictwin.traffic.collectives.channel_rings`)."""
     algos = SCHEDULES.get(collective)
     if algos is None:
         raise FabricTwinError(f"collective: {collective!r} cannot run in emulation yet "
@@ -89,6 +93,8 @@ def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
     if name == "broadcast":
         return build_schedule(name, n=ranks, size_bytes=size_bytes,
                               algorithm="tree" if algorithm == "tree" else "chain")
+    if channels and name in ("ring_all_reduce", "all_gather", "reduce_scatter"):
+        return build_schedule(name, n=ranks, size_bytes=size_bytes, node_of=list(node_of))
     return build_schedule(name, n=ranks, size_bytes=size_bytes)
 
 
@@ -238,10 +244,12 @@ def run_schedule(emu: Any, g: Any, sched: Any, step_dir: Path, *,
 def schedule_of(g: Any, hosts: Sequence[str], collective: str, algorithm: str,
                 size_bytes: int) -> Any:
     """The schedule the agents on ``hosts`` of ``g`` run: hierarchical levels follow the
-    hosts' hyper-nodes and data centres, pipeline stages their hyper-nodes."""
+    hosts' hyper-nodes and data centres, pipeline stages their hyper-nodes, and rings
+    across hyper-nodes NCCL's one ring per rail."""
     keys = node_keys(g, hosts)
+    gpus = all("hypernode" in g.nodes[h] for h in hosts)
     return schedule_for(collective, algorithm, len(hosts), size_bytes, _node_of(g, hosts),
-                        [dc for dc, _node in keys])
+                        [dc for dc, _node in keys], channels=gpus)
 
 
 def traffic_of(g: Any, collective: str, algorithm: str, size_bytes: int,

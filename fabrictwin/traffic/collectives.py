@@ -32,7 +32,7 @@ from fabrictwin.traffic.schedule import (
 )
 
 __all__ = ["SCHEDULES", "Schedule", "ScheduleError", "agent_view", "all_gather", "all_to_all",
-           "all_to_all_v", "broadcast", "build_schedule", "btree_parents",
+           "all_to_all_v", "broadcast", "build_schedule", "btree_parents", "channel_rings",
            "double_binary_tree_all_reduce", "execute", "halving_doubling_all_reduce",
            "hierarchical_all_reduce", "kv_pool_read", "kv_transfer", "moe_matrix",
            "pipeline", "random_order", "reduce_scatter", "ring_all_reduce", "verify"]
@@ -78,40 +78,98 @@ def _ring_ag(b: ScheduleBuilder, base: int, rings: Sequence[Ring]) -> int:
     return _ring_pass(b, base, rings, 0, COPY)
 
 
-def ring_all_reduce(n: int, size_bytes: int, order: Sequence[int] | None = None) -> Schedule:
-    """Ring all-reduce: n-1 reduce-scatter steps then n-1 all-gather steps around ``order``."""
+def channel_rings(n: int, node_of: Sequence[int] | None = None) -> list[list[int]]:
+    """The rings a flat ring collective runs on, as NCCL lays its channels across nodes.
+
+    One ring in rank order within one node (or without ``node_of``). Across nodes of
+    k GPUs each, k rings, one per GPU of a node (one per NIC of a rail-optimized
+    node, as NCCL's topology search lays a channel through each NIC): ring c visits
+    the nodes in order, every hop between neighbouring nodes joins GPUs of the same
+    local index (so it stays on one rail), and the k rings cross each node boundary on
+    k different rails, one ring per rail and direction. Consecutive nodes alternate
+    direction so that a ring leaves a node on the rail it enters the next one; with an
+    odd number of nodes the hop back to the first node changes rail. Nodes of
+    unequal size get the single ring.
+
+    >>> channel_rings(4, [0, 0, 1, 1])
+    [[0, 1, 3, 2], [1, 0, 2, 3]]
+    >>> channel_rings(3)
+    [[0, 1, 2]]
+    """
+    if node_of is None:
+        return [list(range(n))]
+    if len(node_of) != n:
+        raise FabricTwinError(f"rings: node_of names {len(node_of)} ranks, not {n}")
+    nodes: dict[int, list[int]] = {}
+    for rank, node in enumerate(node_of):
+        nodes.setdefault(node, []).append(rank)
+    members = list(nodes.values())
+    k = len(members[0]) if members else 0
+    if len(members) < 2 or k < 2 or any(len(m) != k for m in members):
+        return [list(range(n))]
+    rings = []
+    for c in range(k):
+        ring: list[int] = []
+        for j, local in enumerate(members):
+            ring += [local[(c + i) % k] if j % 2 == 0 else local[(c - 1 - i) % k]
+                     for i in range(k)]
+        rings.append(ring)
+    return rings
+
+
+def _channels(n: int, rings: Sequence[Sequence[int]]) -> list[Ring]:
+    """Ring ``c`` carries chunk ``c * n + r`` for rank ``r``: the member at position ``i``
+    owns the chunk of the rank it is."""
+    return [(ring, [(c * n + r,) for r in ring]) for c, ring in enumerate(rings)]
+
+
+def ring_all_reduce(n: int, size_bytes: int, order: Sequence[int] | None = None,
+                    node_of: Sequence[int] | None = None) -> Schedule:
+    """Ring all-reduce: n-1 reduce-scatter steps then n-1 all-gather steps around ``order``,
+    or, given each rank's node, on NCCL's rings across nodes (:func:`channel_rings`),
+    each carrying its share of the buffer."""
     _check_n("ring_all_reduce", n)
+    if order is not None and node_of is not None:
+        raise FabricTwinError("ring_all_reduce: give order or node_of, not both")
     members = list(order) if order is not None else list(range(n))
     if sorted(members) != list(range(n)):
         raise FabricTwinError("ring_all_reduce: order must list every rank once")
-    b = ScheduleBuilder("ring_all_reduce", n, size_bytes, split(size_bytes, n))
-    _everything(b, n, n)
-    ring = [(members, [(i,) for i in range(n)])]
+    rings = [members] if order is not None else channel_rings(n, node_of)
+    b = ScheduleBuilder("ring_all_reduce", n, size_bytes, split(size_bytes, len(rings) * n))
+    _everything(b, n, len(rings) * n)
+    ring = [(ring, [(c * n + i,) for i in range(n)]) for c, ring in enumerate(rings)]
     _ring_ag(b, _ring_rs(b, 0, ring), ring)
     return b.build()
 
 
-def reduce_scatter(n: int, size_bytes: int) -> Schedule:
-    """Ring reduce-scatter: rank r ends with chunk r reduced over all ranks."""
+def reduce_scatter(n: int, size_bytes: int, node_of: Sequence[int] | None = None) -> Schedule:
+    """Ring reduce-scatter: rank r ends with chunk r reduced over all ranks (given each
+    rank's node, with its chunk's share on each of NCCL's rings, :func:`channel_rings`)."""
     _check_n("reduce_scatter", n)
-    b = ScheduleBuilder("reduce_scatter", n, size_bytes, split(size_bytes, n))
+    rings = channel_rings(n, node_of)
+    chunks = len(rings) * n
+    b = ScheduleBuilder("reduce_scatter", n, size_bytes, split(size_bytes, chunks))
     for r in range(n):
-        for c in range(n):
+        for c in range(chunks):
             b.hold(r, c, {r})
-        b.want(r, r, range(n))
-    _ring_rs(b, 0, [(list(range(n)), [(i,) for i in range(n)])])
+        for c in range(len(rings)):
+            b.want(r, c * n + r, range(n))
+    _ring_rs(b, 0, _channels(n, rings))
     return b.build()
 
 
-def all_gather(n: int, size_bytes: int) -> Schedule:
-    """Ring all-gather: rank r starts with chunk r; every rank ends with every chunk."""
+def all_gather(n: int, size_bytes: int, node_of: Sequence[int] | None = None) -> Schedule:
+    """Ring all-gather: rank r starts with chunk r; every rank ends with every chunk
+    (given each rank's node, on NCCL's rings, :func:`channel_rings`)."""
     _check_n("all_gather", n)
-    b = ScheduleBuilder("all_gather", n, size_bytes, split(size_bytes, n))
+    rings = channel_rings(n, node_of)
+    b = ScheduleBuilder("all_gather", n, size_bytes, split(size_bytes, len(rings) * n))
     for r in range(n):
-        b.hold(r, r, {r})
-        for c in range(n):
-            b.want(r, c, {c})
-    _ring_ag(b, 0, [(list(range(n)), [(i,) for i in range(n)])])
+        for c in range(len(rings)):
+            b.hold(r, c * n + r, {r})
+            for q in range(n):
+                b.want(r, c * n + q, {q})
+    _ring_ag(b, 0, _channels(n, rings))
     return b.build()
 
 

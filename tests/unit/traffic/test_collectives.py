@@ -19,6 +19,7 @@ from fabrictwin.traffic.collectives import (
     broadcast,
     btree_parents,
     build_schedule,
+    channel_rings,
     double_binary_tree_all_reduce,
     execute,
     halving_doubling_all_reduce,
@@ -102,6 +103,55 @@ def test_reduce_scatter_and_all_gather(n, size, seed):
     assert all(held[r][c] == {c} for r in range(n) for c in range(n))
     assert_even_share(rs.bytes_sent(), n - 1, rs.chunk_bytes)
     assert_even_share(ag.bytes_sent(), n - 1, ag.chunk_bytes)
+
+
+@pytest.mark.parametrize("nodes,local", [(2, 2), (2, 8), (3, 4), (4, 8)])
+def test_channel_rings_cross_nodes_on_one_rail_each(nodes, local):
+    node_of = [r // local for r in range(nodes * local)]
+    rings = channel_rings(nodes * local, node_of)
+    assert len(rings) == local
+    crossings = []
+    for ring in rings:
+        assert sorted(ring) == list(range(nodes * local))  # every rank once
+        hops = list(zip(ring, ring[1:] + ring[:1], strict=True))
+        across = [(a, b) for a, b in hops if node_of[a] != node_of[b]]
+        assert len(across) == nodes  # the ring enters and leaves each node once
+        same_rail = [a % local == b % local for a, b in across]
+        # rail-aligned everywhere, but for the hop back with an odd number of nodes
+        assert sum(same_rail) == nodes - (nodes % 2)
+        crossings += [(node_of[a], a % local) for a, b in across if a % local == b % local]
+    # every node sends on each rail at most once: the rings share the rails out evenly
+    assert len(crossings) == len(set(crossings))
+
+
+def test_channel_rings_fall_back_to_one_ring():
+    assert channel_rings(4) == [[0, 1, 2, 3]]
+    assert channel_rings(4, [0, 0, 0, 0]) == [[0, 1, 2, 3]]  # one node
+    assert channel_rings(3, [0, 1, 2]) == [[0, 1, 2]]  # one GPU per node
+    assert channel_rings(5, [0, 0, 0, 1, 1]) == [[0, 1, 2, 3, 4]]  # unequal nodes
+    with pytest.raises(FabricTwinError, match="node_of names 2 ranks"):
+        channel_rings(3, [0, 1])
+
+
+@settings(max_examples=30, deadline=None)
+@given(nodes=st.integers(2, 4), local=st.integers(2, 4), size=sizes, seed=seeds)
+def test_ring_collectives_on_channel_rings(nodes, local, size, seed):
+    n = nodes * local
+    node_of = [r // local for r in range(n)]
+    s = ring_all_reduce(n, size, node_of=node_of)
+    assert s.total_bytes == 2 * (n - 1) * size and len(s.steps) == 2 * (n - 1)
+    held = check_orders(s, seed)
+    assert all(v == full(n) for r in range(n) for v in held[r].values())
+    check_deps(s)
+    rs, ag = reduce_scatter(n, size, node_of=node_of), all_gather(n, size, node_of=node_of)
+    assert rs.total_bytes == ag.total_bytes == (n - 1) * size
+    held = check_orders(rs, seed)
+    assert all(held[r][c * n + r] == full(n) for r in range(n) for c in range(local))
+    held = check_orders(ag, seed)
+    assert all(held[r][c * n + q] == {q} for r in range(n) for q in range(n)
+               for c in range(local))
+    # each rank sends its share on every ring: the same bytes as on one ring
+    assert_even_share(ag.bytes_sent(), local * (n - 1), ag.chunk_bytes)
 
 
 @settings(max_examples=60, deadline=None)
