@@ -6,8 +6,10 @@ source of truth (docs/projection.md, "Endpoint costs"):
 
 - ``launch_s``: the collective call's fixed cost, paid once before the first step: NCCL's
   base latency of the algorithm and protocol the model runs at this size
-  (:func:`~fabrictwin.model.collectives.base_latency_s`, :mod:`.latency`); it and the
-  steps' latencies carry the model's latency factor at this size (NCCL's ring plateau);
+  (:func:`~fabrictwin.model.collectives.base_latency_s`, :mod:`.latency`), and for a
+  direct all-to-all also the receiver's n-1 flag checks, which no step carries; it and
+  the steps' latencies carry the model's latency factor at this size (NCCL's ring
+  plateau);
 - ``step_s[t]``: each step crossing tier ``t`` waits the model's per-step latency for
   that algorithm and protocol on that tier (NCCL's per-step constant for the tier's
   hardware, :func:`~fabrictwin.model.collectives.step_latency_s`); the runs layer takes
@@ -131,9 +133,17 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
     # fewer channels and smaller chunks at this size (model.pipeline): a slower endpoint
     slower = float(cost.pipe.factor(np.array([size_bytes]))[0]) if cost.pipe else 1.0
     plateau = float(cost.latency_factor(size_bytes))  # NCCL's ring plateau, as the model
+    launch_s = base_latency_s(system, cost.algorithm, proto.name)
+    if cost.algorithm == "direct":
+        # every peer is written at once, one step on the outermost tier crossed; the rest
+        # of the model's latency (an all-to-all's receiver finding n-1 flags) is no step's,
+        # so the call pays it up front
+        active = system.active()
+        top = active[-1] if active else 0
+        launch_s = cost.latency_s - step_latency_s(system, top, proto, cost.algorithm)
     return EndpointCharges(
         algorithm=cost.algorithm, protocol=proto.name,
-        launch_s=base_latency_s(system, cost.algorithm, proto.name) * plateau,
+        launch_s=launch_s * plateau,
         step_s=tuple(step_latency_s(system, i, proto, cost.algorithm) * plateau
                      for i in range(len(system.tiers))),
         rate_bps=tuple(t.rank_payload_bps * efficiency(system, i, proto, cost.algorithm) / slower

@@ -113,3 +113,18 @@ def test_charges_carry_nccls_channel_caps_across_nodes():
     one = system_of(node, hosts(node))
     (k,) = [k for k in options(one, "all_reduce", "ring") if k.protocol == "LL128"]
     assert k.capped == 1.0
+
+
+def test_an_all_to_all_pays_the_models_whole_latency():
+    """All peers are written at once (one step on the outermost tier); the receiver's
+    n-1 flag checks, which no step carries, come with the launch."""
+    g = build_topology("ai_factory,hypernodes=2,dcs=1,profile=dgx-h100")
+    s = system_of(g, hosts(g))
+    for size in (1 << 20, 1 << 28):
+        c = endpoint_charges(s, "alltoall", "direct", size)
+        (cost,) = options(s, "alltoall", "direct")
+        assert c.launch_s > base_latency_s(s, "direct", c.protocol)
+        assert c.launch_s + c.step_s[1] == pytest.approx(float(cost.latency_at(size)))
+    # a send/recv has no flags to find: its launch is NCCL's base latency
+    c = endpoint_charges(s, "sendrecv", "direct", 1 << 20)
+    assert c.launch_s == pytest.approx(base_latency_s(s, "direct", c.protocol))
