@@ -37,7 +37,7 @@ from fabrictwin.runs.endpoint import emulated_delay_ns, transfer_charges
 from fabrictwin.runs.faults import Fault, controller_outages, injected, reroutes
 from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.graph import node_keys
-from fabrictwin.traffic.collectives import build_schedule
+from fabrictwin.traffic.collectives import build_schedule, channel_rings
 from fabrictwin.traffic.config import agent_configs
 from fabrictwin.traffic.dcqcn import cc_params
 
@@ -55,6 +55,9 @@ SCHEDULES = {
     # pipeline-parallel send/recv: each hyper-node a stage, one microbatch there and back
     "sendrecv": {"pipeline": "pipeline"},
 }
+#: A broadcast's pieces per ring: about PIECE_BYTES each, between these counts.
+PIECE_BYTES = 8 << 10
+BROADCAST_PIECES = (4, 64)
 START_SLACK_S = 2.5  # agents import scapy and build frame templates before the start
 
 
@@ -91,8 +94,15 @@ def schedule_for(collective: str, algorithm: str, ranks: int, size_bytes: int,
         return build_schedule(name, stages=stages, microbatches=1, size_bytes=size_bytes,
                               ranks_per_stage=ranks // stages)
     if name == "broadcast":
+        chain = algorithm != "tree"
+        rings = len(channel_rings(ranks, node_of)) if channels and chain else 1
+        # NCCL forwards a broadcast as it arrives (LL/LL128 lines, Simple chunks), not
+        # whole: pieces of about two frames per ring keep the chain's fill small
+        pieces = min(BROADCAST_PIECES[1], max(BROADCAST_PIECES[0],
+                                               math.ceil(size_bytes / rings / PIECE_BYTES)))
         return build_schedule(name, n=ranks, size_bytes=size_bytes,
-                              algorithm="tree" if algorithm == "tree" else "chain")
+                              algorithm="chain" if chain else "tree", pipeline=pieces,
+                              node_of=list(node_of) if rings > 1 else None)
     if channels and name in ("ring_all_reduce", "all_gather", "reduce_scatter"):
         return build_schedule(name, n=ranks, size_bytes=size_bytes, node_of=list(node_of))
     return build_schedule(name, n=ranks, size_bytes=size_bytes)
@@ -254,9 +264,19 @@ def schedule_of(g: Any, hosts: Sequence[str], collective: str, algorithm: str,
 
 def traffic_of(g: Any, collective: str, algorithm: str, size_bytes: int,
                ) -> list[list[tuple[str, str]]]:
-    """(source, destination) host pairs of each step: what sets the run's dilation."""
+    """(source, destination) host pairs of each step: what sets the run's dilation.
+
+    Called before bring-up, it also refuses a case the emulator could run but the
+    model has no figure for on a fabric it describes (every row stands beside one)."""
     names = graph_hosts(g)
-    return host_pairs(schedule_of(g, names, collective, algorithm, size_bytes), names)
+    pairs = host_pairs(schedule_of(g, names, collective, algorithm, size_bytes), names)
+    if system_of(g, names) is not None:
+        try:
+            model_of(g, names, collective, algorithm, size_bytes)
+        except FabricTwinError as exc:
+            raise FabricTwinError(f"{collective} with {algorithm}: the model has no figure "
+                                  f"for it on this fabric ({exc})") from None
+    return pairs
 
 
 def host_pairs(sched: Any, names: Sequence[str]) -> list[list[tuple[str, str]]]:

@@ -270,23 +270,30 @@ def double_binary_tree_all_reduce(n: int, size_bytes: int, pipeline: int = 4) ->
 
 
 def broadcast(n: int, size_bytes: int, root: int = 0, algorithm: str = "chain",
-              pipeline: int = 4) -> Schedule:
-    """Pipelined broadcast from ``root``: a chain (NCCL's ring) or a binary tree."""
+              pipeline: int = 4, node_of: Sequence[int] | None = None) -> Schedule:
+    """Pipelined broadcast from ``root``: a chain (NCCL's ring) or a binary tree. Given
+    each rank's node, the chain runs on NCCL's rings (:func:`channel_rings`), each from
+    ``root`` with its share of the buffer."""
     _check_n("broadcast", n)
     if not 0 <= root < n or algorithm not in ("chain", "tree") or pipeline < 1:
         raise FabricTwinError(f"broadcast: bad root {root}, algorithm {algorithm!r} "
                               f"(chain or tree) or pipeline {pipeline}")
-    b = ScheduleBuilder("broadcast", n, size_bytes, split(size_bytes, pipeline))
-    for c in range(pipeline):
+    rings = channel_rings(n, node_of) if algorithm == "chain" else [list(range(n))]
+    chunks = len(rings) * pipeline
+    b = ScheduleBuilder("broadcast", n, size_bytes, split(size_bytes, chunks))
+    for c in range(chunks):
         b.hold(root, c, {root})
         for r in range(n):
             b.want(r, c, {root})
-    label = [(i + root) % n for i in range(n)]  # position i in the chain/tree -> rank
     parents = [i - 1 for i in range(n)] if algorithm == "chain" else btree_parents(n)
     depth, _ = _depths_heights(parents)
-    for i in range(1, n):
-        for c in range(pipeline):
-            b.send(depth[parents[i]] + c, label[parents[i]], label[i], (c,), COPY)
+    for k, ring in enumerate(rings):
+        start = ring.index(root)
+        label = ring[start:] + ring[:start]  # position i in the chain/tree -> rank
+        for i in range(1, n):
+            for c in range(pipeline):
+                b.send(depth[parents[i]] + c, label[parents[i]], label[i],
+                       (k * pipeline + c,), COPY)
     return b.build()
 
 

@@ -154,6 +154,21 @@ def test_ring_collectives_on_channel_rings(nodes, local, size, seed):
     assert_even_share(ag.bytes_sent(), local * (n - 1), ag.chunk_bytes)
 
 
+@settings(max_examples=30, deadline=None)
+@given(nodes=st.integers(2, 4), local=st.integers(2, 4), size=sizes, seed=seeds,
+       data=st.data())
+def test_broadcast_chain_on_channel_rings(nodes, local, size, seed, data):
+    n = nodes * local
+    root = data.draw(st.integers(0, n - 1))
+    node_of = [r // local for r in range(n)]
+    s = broadcast(n, size, root=root, node_of=node_of)
+    assert s.total_bytes == (n - 1) * size  # every rank but the root gets S once
+    held = check_orders(s, seed)
+    assert all(held[r][c] == {root} for r in range(n) for c in range(len(s.chunk_bytes)))
+    across = {(t.src, t.dst) for t in s.transfers if node_of[t.src] != node_of[t.dst]}
+    assert len(across) >= local  # its share leaves the root's node on every rail
+
+
 @settings(max_examples=60, deadline=None)
 @given(n=ranks, size=sizes, seed=seeds)
 def test_halving_doubling_all_reduce(n, size, seed):
