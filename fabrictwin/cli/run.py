@@ -19,7 +19,7 @@ from fabrictwin.fabric.pfc.core import Watchdog
 from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.fabric.pfc.timeline import window
 from fabrictwin.model.collectives import canonical_collective
-from fabrictwin.runs.collective import resolve_algorithm, run_sizes, traffic_of
+from fabrictwin.runs.collective import run_sizes
 from fabrictwin.runs.faults import Fault, parse_faults
 from fabrictwin.runs.outputs import (
     failures,
@@ -35,6 +35,7 @@ from fabrictwin.runs.scenario import (
     scenario_policy,
     scenario_topology,
 )
+from fabrictwin.runs.schedules import resolve_algorithm, traffic_of
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.registry import build_topology
 from fabrictwin.traffic.dcqcn import CC_VARIANTS

@@ -184,6 +184,12 @@ def _crossings(system: System, laps: float, minus: float) -> dict[int, float]:
     return {i: total[i] - total.get(i + 1, 0.0) for i in total}
 
 
+def receiver_flags_s(system: System, collective: str) -> float:
+    """What a direct all-to-all's receiver spends finding its n-1 peers' flags after all
+    of them wrote at once (no step of its own carries it); 0 for other collectives."""
+    return (system.ranks - 1) * system.tiers[0].sync_s if collective == "alltoall" else 0.0
+
+
 def _flat(system: System, collective: str, algorithm: str,
           proto: Protocol) -> tuple[float, dict[int, float]]:
     """Latency and member volumes of the flat ring, halving-doubling and direct algorithms."""
@@ -218,7 +224,7 @@ def _flat(system: System, collective: str, algorithm: str,
         vols = {i: system.ranks_per_member(i) * (1 - 1 / system.members(i)) for i in active}
         top = active[-1] if active else 0
         # all peers are written at once; the receiver then finds n - 1 flags
-        latency = step_s(system, top, proto.name) + (n - 1) * system.tiers[0].sync_s
+        latency = step_s(system, top, proto.name) + receiver_flags_s(system, collective)
         return latency, vols
     if collective == "sendrecv":
         # one rank per member sends across, at what that rank alone gets through the tier
@@ -315,15 +321,16 @@ def cost(system: System, collective: str, algorithm: str, protocol: str) -> Cost
     # NCCL's channels across nodes move at most their per-channel caps (.ceilings); a
     # capped channel also moves its chunks more slowly (the pipe's rate)
     uncapped = s_per_byte
-    per_channel = 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol)
-    s_per_byte = max(s_per_byte, per_channel)
+    caps_s_per_byte = 1 / algbw_ceiling_Bps(system, collective, algorithm, protocol)
+    s_per_byte = max(s_per_byte, caps_s_per_byte)
     eff *= uncapped / s_per_byte
     pipe = pipe_for(system, collective, "ring" if algorithm in PHASED else algorithm,
                     protocol, index, eff)
     if protocol == "LL" and algorithm not in PHASED:
         # NCCL's llMaxBw caps all channels together: the share of their summed rate it
         # leaves, which a message on fewer channels does not lose (the pipe's ramp)
-        summed = max(_bandwidth(system, vols, proto, algorithm, ceiling=False)[0], per_channel)
+        summed = max(_bandwidth(system, vols, proto, algorithm, ceiling=False)[0],
+                     caps_s_per_byte)
         pipe = replace(pipe, ceiling=summed / s_per_byte)
     plateau, plateau_bytes = ring_plateau(system, collective, algorithm, protocol)
     return Cost(algorithm, protocol, latency, s_per_byte,

@@ -41,6 +41,7 @@ from fabrictwin.model.collectives import (
     PROTOCOLS,
     base_latency_s,
     efficiency,
+    receiver_flags_s,
     step_latency_s,
 )
 from fabrictwin.model.predict import Prediction, predict
@@ -134,13 +135,8 @@ def endpoint_charges(system: System, collective: str, algorithm: str,
     slower = float(cost.pipe.factor(np.array([size_bytes]))[0]) if cost.pipe else 1.0
     plateau = float(cost.latency_factor(size_bytes))  # NCCL's ring plateau, as the model
     launch_s = base_latency_s(system, cost.algorithm, proto.name)
-    if cost.algorithm == "direct":
-        # every peer is written at once, one step on the outermost tier crossed; the rest
-        # of the model's latency (an all-to-all's receiver finding n-1 flags) is no step's,
-        # so the call pays it up front
-        active = system.active()
-        top = active[-1] if active else 0
-        launch_s = cost.latency_s - step_latency_s(system, top, proto, cost.algorithm)
+    if cost.algorithm == "direct":  # no step carries the receiver's flag checks
+        launch_s += receiver_flags_s(system, collective)
     return EndpointCharges(
         algorithm=cost.algorithm, protocol=proto.name,
         launch_s=launch_s * plateau,

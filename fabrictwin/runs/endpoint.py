@@ -59,12 +59,12 @@ def transfer_charges(schedule: Any, hosts: Sequence[str], keys: Sequence[tuple[i
     out = {}
     top = len(charges.step_s) - 1
     for step in schedule.steps:
+        tiers = [min(tier_of(keys, t.src, t.dst), top) for t in step]
         # what one GPU pushes through a tier is shared by its sends of one step on that
         # tier (e.g. its part on each of several rings, or every peer of an all-to-all)
-        sharing = Counter((t.src, min(tier_of(keys, t.src, t.dst), top))
-                          for t in step if t.size_bytes)
-        for t in step:
-            tier = min(tier_of(keys, t.src, t.dst), top)
+        sharing = Counter((t.src, tier) for t, tier in zip(step, tiers, strict=True)
+                          if t.size_bytes)
+        for t, tier in zip(step, tiers, strict=True):
             step_ns = charges.step_s[tier] * 1e9 * dilation
             if delay_between is not None:  # the wire part the emulated links already delay
                 step_ns = max(step_ns - delay_between(hosts[t.src], hosts[t.dst]), 0.0)

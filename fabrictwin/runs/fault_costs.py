@@ -19,14 +19,9 @@ from typing import Any
 import networkx as nx
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.runs.collective import (
-    measure,
-    model_of,
-    resolve_algorithm,
-    traffic_of,
-    with_baseline,
-)
+from fabrictwin.runs.collective import measure, with_baseline
 from fabrictwin.runs.faults import Fault, parse_faults
+from fabrictwin.runs.schedules import model_of, resolve_algorithm, traffic_of
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.graph import hosts as graph_hosts
 

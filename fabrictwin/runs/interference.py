@@ -22,7 +22,8 @@ from typing import Any
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.pfc.setup import PfcOptions
-from fabrictwin.runs.collective import host_pairs, run_schedule
+from fabrictwin.runs.collective import run_schedule
+from fabrictwin.runs.schedules import host_pairs
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.graph import hosts as graph_hosts
 from fabrictwin.topologies.registry import build_topology

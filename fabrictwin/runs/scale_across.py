@@ -20,7 +20,8 @@ from typing import Any
 
 from fabrictwin.fabric.pfc.setup import DCI_TIER, PfcOptions
 from fabrictwin.hardware.dci_headroom import dci_headroom, lossless_reach_m
-from fabrictwin.runs.collective import run_sizes, traffic_of
+from fabrictwin.runs.collective import run_sizes
+from fabrictwin.runs.schedules import traffic_of
 from fabrictwin.runs.session import emulate
 from fabrictwin.topologies.graph import dci_routers
 from fabrictwin.topologies.registry import build_topology

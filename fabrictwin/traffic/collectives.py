@@ -8,8 +8,9 @@ reduce-scatter, and each rank's send buffer of all-to-all.
 Bytes on the wire (all ranks together, S = size_bytes, n ranks): ring, halving-doubling
 and double-binary-tree all-reduce 2(n-1)S; all-gather, reduce-scatter, broadcast and
 all-to-all (n-1)S. Hierarchical all-reduce moves the same total but only 2(G-1)S
-between G nodes. Inference traffic (KV-cache transfer, KV-pool reads, the MoE dispatch
-matrix) is built in :mod:`fabrictwin.traffic.inference` and listed here too.
+between G nodes. Ring schedules (and NCCL's rings across nodes) are built in
+:mod:`fabrictwin.traffic.rings`, inference traffic (KV-cache transfer, KV-pool reads,
+the MoE dispatch matrix) in :mod:`fabrictwin.traffic.inference`; both are listed here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from collections.abc import Callable, Sequence
 
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.traffic.inference import kv_pool_read, kv_transfer, moe_matrix
+from fabrictwin.traffic.rings import (
+    Ring,
+    all_gather,
+    channel_rings,
+    reduce_scatter,
+    ring_ag,
+    ring_all_reduce,
+    ring_rs,
+)
 from fabrictwin.traffic.schedule import (
     COPY,
     REDUCE,
@@ -25,6 +35,7 @@ from fabrictwin.traffic.schedule import (
     ScheduleBuilder,
     ScheduleError,
     agent_view,
+    check_ranks,
     execute,
     random_order,
     split,
@@ -37,152 +48,16 @@ __all__ = ["SCHEDULES", "Schedule", "ScheduleError", "agent_view", "all_gather",
            "hierarchical_all_reduce", "kv_pool_read", "kv_transfer", "moe_matrix",
            "pipeline", "random_order", "reduce_scatter", "ring_all_reduce", "verify"]
 
-#: A ring: its members in order, and the chunk group each member owns.
-Ring = tuple[Sequence[int], Sequence[tuple[int, ...]]]
-
-
-def _check_n(name: str, n: int) -> None:
-    if n < 1:
-        raise FabricTwinError(f"{name}: ranks must be at least 1, got {n}")
-
-
-def _everything(b: ScheduleBuilder, n: int, chunks: int) -> None:
-    """Every rank starts with its own contribution to every chunk, and must end with all."""
-    full = frozenset(range(n))
-    for r in range(n):
-        for c in range(chunks):
-            b.hold(r, c, {r})
-            b.want(r, c, full)
-
-
-def _ring_pass(b: ScheduleBuilder, base: int, rings: Sequence[Ring], shift: int, op: str) -> int:
-    """One ring pass on each (members, groups): at step s member i sends group i-s-shift."""
-    steps = max((len(m) - 1 for m, _ in rings), default=0)
-    for s in range(steps):
-        for members, groups in rings:
-            m = len(members)
-            if s < m - 1:
-                for i in range(m):
-                    b.send(base + s, members[i], members[(i + 1) % m],
-                           groups[(i - s - shift) % m], op)
-    return steps
-
-
-def _ring_rs(b: ScheduleBuilder, base: int, rings: Sequence[Ring]) -> int:
-    """Ring reduce-scatter on each (members, groups): member i ends with group i. Steps used."""
-    return _ring_pass(b, base, rings, 1, REDUCE)
-
-
-def _ring_ag(b: ScheduleBuilder, base: int, rings: Sequence[Ring]) -> int:
-    """Ring all-gather on each (members, groups): member i starts with group i."""
-    return _ring_pass(b, base, rings, 0, COPY)
-
-
-def channel_rings(n: int, node_of: Sequence[int] | None = None) -> list[list[int]]:
-    """The rings a flat ring collective runs on, as NCCL lays its channels across nodes.
-
-    One ring in rank order within one node (or without ``node_of``). Across nodes of
-    k GPUs each, k rings, one per GPU of a node (one per NIC of a rail-optimized
-    node, as NCCL's topology search lays a channel through each NIC): ring c visits
-    the nodes in order, every hop between neighbouring nodes joins GPUs of the same
-    local index (so it stays on one rail), and the k rings cross each node boundary on
-    k different rails, one ring per rail and direction. Consecutive nodes alternate
-    direction so that a ring leaves a node on the rail it enters the next one; with an
-    odd number of nodes the hop back to the first node changes rail. Nodes of
-    unequal size get the single ring.
-
-    >>> channel_rings(4, [0, 0, 1, 1])
-    [[0, 1, 3, 2], [1, 0, 2, 3]]
-    >>> channel_rings(3)
-    [[0, 1, 2]]
-    """
-    if node_of is None:
-        return [list(range(n))]
-    if len(node_of) != n:
-        raise FabricTwinError(f"rings: node_of names {len(node_of)} ranks, not {n}")
-    nodes: dict[int, list[int]] = {}
-    for rank, node in enumerate(node_of):
-        nodes.setdefault(node, []).append(rank)
-    members = list(nodes.values())
-    k = len(members[0]) if members else 0
-    if len(members) < 2 or k < 2 or any(len(m) != k for m in members):
-        return [list(range(n))]
-    rings = []
-    for c in range(k):
-        ring: list[int] = []
-        for j, local in enumerate(members):
-            ring += [local[(c + i) % k] if j % 2 == 0 else local[(c - 1 - i) % k]
-                     for i in range(k)]
-        rings.append(ring)
-    return rings
-
-
-def _channels(n: int, rings: Sequence[Sequence[int]]) -> list[Ring]:
-    """Ring ``c`` carries chunk ``c * n + r`` for rank ``r``: the member at position ``i``
-    owns the chunk of the rank it is."""
-    return [(ring, [(c * n + r,) for r in ring]) for c, ring in enumerate(rings)]
-
-
-def ring_all_reduce(n: int, size_bytes: int, order: Sequence[int] | None = None,
-                    node_of: Sequence[int] | None = None) -> Schedule:
-    """Ring all-reduce: n-1 reduce-scatter steps then n-1 all-gather steps around ``order``,
-    or, given each rank's node, on NCCL's rings across nodes (:func:`channel_rings`),
-    each carrying its share of the buffer."""
-    _check_n("ring_all_reduce", n)
-    if order is not None and node_of is not None:
-        raise FabricTwinError("ring_all_reduce: give order or node_of, not both")
-    members = list(order) if order is not None else list(range(n))
-    if sorted(members) != list(range(n)):
-        raise FabricTwinError("ring_all_reduce: order must list every rank once")
-    rings = [members] if order is not None else channel_rings(n, node_of)
-    b = ScheduleBuilder("ring_all_reduce", n, size_bytes, split(size_bytes, len(rings) * n))
-    _everything(b, n, len(rings) * n)
-    ring = [(ring, [(c * n + i,) for i in range(n)]) for c, ring in enumerate(rings)]
-    _ring_ag(b, _ring_rs(b, 0, ring), ring)
-    return b.build()
-
-
-def reduce_scatter(n: int, size_bytes: int, node_of: Sequence[int] | None = None) -> Schedule:
-    """Ring reduce-scatter: rank r ends with chunk r reduced over all ranks (given each
-    rank's node, with its chunk's share on each of NCCL's rings, :func:`channel_rings`)."""
-    _check_n("reduce_scatter", n)
-    rings = channel_rings(n, node_of)
-    chunks = len(rings) * n
-    b = ScheduleBuilder("reduce_scatter", n, size_bytes, split(size_bytes, chunks))
-    for r in range(n):
-        for c in range(chunks):
-            b.hold(r, c, {r})
-        for c in range(len(rings)):
-            b.want(r, c * n + r, range(n))
-    _ring_rs(b, 0, _channels(n, rings))
-    return b.build()
-
-
-def all_gather(n: int, size_bytes: int, node_of: Sequence[int] | None = None) -> Schedule:
-    """Ring all-gather: rank r starts with chunk r; every rank ends with every chunk
-    (given each rank's node, on NCCL's rings, :func:`channel_rings`)."""
-    _check_n("all_gather", n)
-    rings = channel_rings(n, node_of)
-    b = ScheduleBuilder("all_gather", n, size_bytes, split(size_bytes, len(rings) * n))
-    for r in range(n):
-        for c in range(len(rings)):
-            b.hold(r, c * n + r, {r})
-            for q in range(n):
-                b.want(r, c * n + q, {q})
-    _ring_ag(b, 0, _channels(n, rings))
-    return b.build()
-
-
 def halving_doubling_all_reduce(n: int, size_bytes: int) -> Schedule:
     """Rabenseifner: recursive-halving reduce-scatter, recursive-doubling all-gather.
 
     With n not a power of two, the n - p ranks above the largest power p first reduce
     their buffer into rank i - p and get the result back at the end.
     """
-    _check_n("halving_doubling_all_reduce", n)
+    check_ranks("halving_doubling_all_reduce", n)
     p = 1 << (n.bit_length() - 1)
     b = ScheduleBuilder("halving_doubling_all_reduce", n, size_bytes, split(size_bytes, p))
-    _everything(b, n, p)
+    b.reduce_everything(p)
     step = 0
     if n > p:
         for r in range(p, n):
@@ -248,13 +123,13 @@ def _depths_heights(parents: Sequence[int]) -> tuple[list[int], list[int]]:
 def double_binary_tree_all_reduce(n: int, size_bytes: int, pipeline: int = 4) -> Schedule:
     """NCCL's double binary tree: each tree reduces then broadcasts half of the buffer,
     in ``pipeline`` chunks that follow each other up and down the tree."""
-    _check_n("double_binary_tree_all_reduce", n)
+    check_ranks("double_binary_tree_all_reduce", n)
     if pipeline < 1:
         raise FabricTwinError(f"double_binary_tree_all_reduce: pipeline must be >= 1, "
                               f"got {pipeline}")
     k = pipeline
     b = ScheduleBuilder("double_binary_tree_all_reduce", n, size_bytes, split(size_bytes, 2 * k))
-    _everything(b, n, 2 * k)
+    b.reduce_everything(2 * k)
     for t, parents in enumerate((btree_parents(n), _second_tree(n))):
         depth, height = _depths_heights(parents)
         top = max(height)
@@ -274,7 +149,7 @@ def broadcast(n: int, size_bytes: int, root: int = 0, algorithm: str = "chain",
     """Pipelined broadcast from ``root``: a chain (NCCL's ring) or a binary tree. Given
     each rank's node, the chain runs on NCCL's rings (:func:`channel_rings`), each from
     ``root`` with its share of the buffer."""
-    _check_n("broadcast", n)
+    check_ranks("broadcast", n)
     if not 0 <= root < n or algorithm not in ("chain", "tree") or pipeline < 1:
         raise FabricTwinError(f"broadcast: bad root {root}, algorithm {algorithm!r} "
                               f"(chain or tree) or pipeline {pipeline}")
@@ -301,7 +176,7 @@ def all_to_all_v(matrix: Sequence[Sequence[int]], name: str = "all_to_all_v") ->
     """Rank s sends ``matrix[s][d]`` bytes to rank d; step k pairs s with (s + k) mod n.
     Empty blocks send nothing (as NCCL's alltoallv)."""
     n = len(matrix)
-    _check_n(name, n)
+    check_ranks(name, n)
     if any(len(row) != n or min(row) < 0 for row in matrix):
         raise FabricTwinError(f"{name}: matrix must be {n} x {n} non-negative byte counts")
     blocks = [matrix[s][d] for s in range(n) for d in range(n)]
@@ -321,7 +196,7 @@ def all_to_all_v(matrix: Sequence[Sequence[int]], name: str = "all_to_all_v") ->
 
 def all_to_all(n: int, size_bytes: int) -> Schedule:
     """Uniform all-to-all: each rank's ``size_bytes`` in n blocks, block d to rank d."""
-    _check_n("all_to_all", n)
+    check_ranks("all_to_all", n)
     return all_to_all_v([split(size_bytes, n)] * n, name="all_to_all")
 
 
@@ -374,7 +249,7 @@ def hierarchical_all_reduce(node_of: Sequence[int], size_bytes: int,
     [(0, 2), (2, 0), (1, 3), (3, 1)]
     """
     n = len(node_of)
-    _check_n("hierarchical_all_reduce", n)
+    check_ranks("hierarchical_all_reduce", n)
     dc_of = list(dc_of) if dc_of is not None else [0] * n
     if len(dc_of) != n:
         raise FabricTwinError("hierarchical_all_reduce: dc_of needs one DC per rank")
@@ -412,12 +287,12 @@ def hierarchical_all_reduce(node_of: Sequence[int], size_bytes: int,
         return out
 
     b = ScheduleBuilder("hierarchical_all_reduce", n, size_bytes, split(size_bytes, chunks))
-    _everything(b, n, chunks)
+    b.reduce_everything(chunks)
     step = 0
     for level in range(3):
-        step += _ring_rs(b, step, rings(level))
+        step += ring_rs(b, step, rings(level))
     for level in reversed(range(3)):
-        step += _ring_ag(b, step, rings(level))
+        step += ring_ag(b, step, rings(level))
     return b.build()
 
 

@@ -79,6 +79,12 @@ def split(size_bytes: int, parts: int) -> list[int]:
     return [q + (i < r) for i in range(parts)]
 
 
+def check_ranks(name: str, n: int) -> None:
+    """A builder's rank count, refused in one line before anything is split."""
+    if n < 1:
+        raise FabricTwinError(f"{name}: ranks must be at least 1, got {n}")
+
+
 class ScheduleBuilder:
     """Collects declared transfers and builds a :class:`Schedule` with needs and deps."""
 
@@ -98,6 +104,15 @@ class ScheduleBuilder:
 
     def want(self, rank: int, chunk: int, contributions: Iterable[int]) -> None:
         self.goal[rank, chunk] = frozenset(contributions)
+
+    def reduce_everything(self, chunks: int) -> None:
+        """Every rank starts with its own contribution to every chunk and must end with
+        all of them (an all-reduce's goal)."""
+        full = frozenset(range(self.ranks))
+        for r in range(self.ranks):
+            for c in range(chunks):
+                self.hold(r, c, {r})
+                self.want(r, c, full)
 
     def send(self, step: int, src: int, dst: int, chunks: Iterable[int], op: str,
              after: Iterable[int] = ()) -> None:

@@ -7,7 +7,7 @@ import pytest
 from fabrictwin.errors import FabricTwinError
 from fabrictwin.fabric.load import dilation_for_traffic, step_loads
 from fabrictwin.fabric.plan import choose_dilation, plan_emulation
-from fabrictwin.runs.collective import traffic_of
+from fabrictwin.runs.schedules import traffic_of
 from fabrictwin.topologies.registry import build_topology
 
 TWO_DC = ("ai_factory,hypernodes=1,dcs=2,profile=dgx-h100,gpus_per_tray=2,distance_km=10,"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fabrictwin.errors import FabricTwinError
-from fabrictwin.runs.collective import schedule_of, traffic_of
+from fabrictwin.runs.schedules import schedule_of, traffic_of
 from fabrictwin.topologies.graph import hosts
 from fabrictwin.topologies.registry import build_topology
 
